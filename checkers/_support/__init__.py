@@ -1,0 +1,1 @@
+"""Probes and evaluators shared by lab checkers (SQS reads, policy evaluation, ...)."""

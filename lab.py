@@ -1,0 +1,236 @@
+"""`lab`: guided AWS exercises on a local emulator, graded automatically.
+
+This file only parses arguments, calls the runtime (labkit) and renders the
+result. Exit codes: 0 all tasks passed (or the command succeeded), 1 some task
+failed, 2 usage or bad input, 3 emulator not reachable.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+
+import click
+
+from labkit import catalog, emulator, render, session
+from labkit import worklog as worklog_module
+from labkit.errors import EXIT_EMULATOR, EXIT_OK, EXIT_TASKS_FAILED, LabError
+from labkit.grading import DEFAULT_TIMEOUT
+from labkit.progress import ProgressStore
+from labkit.workspace import workspace_for
+
+
+class LabGroup(click.Group):
+    """Turns expected failures into one sentence on stderr and the documented exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LabError as problem:
+            render.error(str(problem))
+            sys.exit(problem.exit_code)
+
+
+@click.group(cls=LabGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option("0.1.0", prog_name="lab")
+def cli():
+    """Guided AWS labs on a local emulator, graded by `lab check`.
+
+    Start with `lab list`, then `lab start sns-fanout`.
+    """
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_labs(as_json):
+    """List the labs and your progress in each."""
+    store = ProgressStore()
+    rows = []
+    for lab in catalog.all_labs():
+        progress = store.lab_progress(lab.id)
+        done = len(progress.first_passes) if progress else 0
+        state = "not started" if not progress else ("complete" if progress.completed_at else f"{done}/{len(lab.spec.tasks)}")
+        rows.append({"id": lab.id, "title": lab.spec.title, "services": lab.spec.services,
+                     "minutes": lab.spec.minutes, "progress": state})
+    render.print_json(rows) if as_json else render.lab_table(rows)
+
+
+@cli.command()
+@click.argument("lab_id", metavar="LAB")
+@click.option("--path", "path_only", is_flag=True, help="Print the lab's folder and nothing else.")
+@click.option("--json", "as_json", is_flag=True, help="The lab's metadata and tasks as JSON.")
+def show(lab_id, path_only, as_json):
+    """Show a lab's guide and tasks."""
+    lab = catalog.get(lab_id)
+    if path_only:
+        click.echo(str(lab.folder))
+    elif as_json:
+        render.print_json(lab.spec.model_dump())
+    else:
+        render.markdown(lab.readme.read_text(encoding="utf-8"))
+        render.console.print("\n[bold]Tasks[/]")
+        render.task_list(lab, set())
+
+
+@cli.command()
+@click.argument("lab_id", metavar="LAB")
+@click.option("--backend", type=click.Choice(emulator.CHOICES), default="auto", show_default=True,
+              help="auto: LocalStack when a Docker daemon answers, else embedded ministack.")
+@click.option("--endpoint", metavar="URL", help="Use an emulator already running at URL (external backend).")
+@click.option("--port", type=click.IntRange(1, 65535), help=f"Port for a new emulator (default {emulator.DEFAULT_PORT}).")
+def start(lab_id, backend, endpoint, port):
+    """Start the emulator (if needed), set up LAB and show its tasks."""
+    started = time.perf_counter()
+    with render.console.status("Starting the emulator and setting up the lab..."):
+        result = session.start_lab(lab_id, backend=backend, port=port, endpoint=endpoint)
+    render.note(result.reason)
+    render.console.print(f"Emulator: [bold]{result.state.backend}[/] at {result.state.url}")
+    render.console.print(f"Lab: [bold]{result.lab.spec.title}[/] ({result.lab.id}, about {result.lab.spec.minutes} min)")
+    copied = f" (new: {', '.join(result.copied)})" if result.copied else ""
+    render.console.print(f"Workspace: {result.workspace}{copied}")
+    render.console.print("Tasks:")
+    progress = ProgressStore().lab_progress(result.lab.id)
+    passed = set(progress.first_passes) if progress else set()
+    passed |= {task.id for task in result.lab.spec.tasks if task.kind == "setup"}
+    render.task_list(result.lab, passed)
+    render.console.print(
+        f'Next: run [bold]eval "$(lab env)"[/], follow [bold]lab show {result.lab.id}[/], and run [bold]lab check[/] any time.'
+    )
+    render.note(f"Ready in {time.perf_counter() - started:.2f} s.")
+
+
+@cli.command()
+@click.argument("lab_id", metavar="[LAB]", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema in README).")
+@click.option("--task", "only", metavar="TASK", help="Check only this task.")
+@click.option("--timeout", type=click.FloatRange(0.5, 600), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds each task's check may take.")
+def check(lab_id, as_json, only, timeout):
+    """Grade every task of LAB (default: the lab started last)."""
+    report = session.check_lab(lab_id, timeout=timeout, only=only)
+    render.print_json(report.to_json()) if as_json else render.report(report)
+    if report.emulator_lost:
+        if not as_json:
+            render.error(f"The emulator stopped answering during the check. Fix: lab start {report.lab}")
+        sys.exit(EXIT_EMULATOR)
+    sys.exit(EXIT_OK if report.all_passed else EXIT_TASKS_FAILED)
+
+
+@cli.command()
+@click.argument("task_id", metavar="[TASK]", required=False)
+@click.option("--lab", "lab_id", metavar="LAB", help="Lab to hint (default: the lab started last).")
+def hint(task_id, lab_id):
+    """Reveal the next hint for the first unfinished task (or TASK)."""
+    given = session.next_hint(task_id, lab_id)
+    last = " (the worked answer)" if given.number == given.count else ""
+    render.console.print(f"[bold]{given.task_title}[/] [dim]\\[{given.task_id}][/]")
+    render.console.print(f"Hint {given.number}/{given.count}{last}: {given.text}", soft_wrap=True)
+    if given.number < given.count:
+        render.note("Run `lab hint` again for the next one.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json):
+    """Show the emulator and your progress in every lab you started."""
+    store = ProgressStore()
+    state = emulator.current_state()
+    alive = state is not None and emulator.is_alive(state)
+    labs = {lab_id: catalog.get(lab_id) for lab_id in catalog.lab_ids()}
+    current = store.current_lab()
+    entries = []
+    for progress in store.all_progress():
+        lab = labs.get(progress.lab)
+        if lab is None:
+            continue
+        entries.append({
+            "lab": lab.id, "title": lab.spec.title, "current": lab.id == current,
+            "passed": len(progress.first_passes), "total": len(lab.spec.tasks),
+            "started_at": progress.started_at, "completed_at": progress.completed_at,
+            "attempts": progress.attempts, "hints_used": sum(progress.hints_used.values()),
+            "workspace": progress.workspace or str(workspace_for(lab.id)),
+        })
+    emulator_info = {"running": alive, **({"backend": state.backend, "url": state.url} if state else {})}
+    if as_json:
+        render.print_json({"emulator": emulator_info, "labs": entries})
+        return
+    if alive:
+        render.console.print(f"Emulator: [green]running[/] {state.backend} at {state.url}")
+    else:
+        render.console.print("Emulator: [red]not running[/] (start one with `lab start LAB`)")
+    if not entries:
+        render.console.print("No lab started yet: `lab list` shows them.")
+    for entry in entries:
+        marker = "*" if entry["current"] else " "
+        done = "complete" if entry["completed_at"] else f"{entry['passed']}/{entry['total']} tasks"
+        render.console.print(
+            f"{marker} [bold]{entry['lab']}[/] {done}, {entry['attempts']} checks, {entry['hints_used']} hints "
+            f"[dim]workspace {entry['workspace']}[/]", soft_wrap=True)
+
+
+@cli.command()
+@click.argument("lab_id", metavar="[LAB]", required=False)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset(lab_id, yes):
+    """Remove LAB's resources from the emulator and forget its progress."""
+    store = ProgressStore()
+    lab = session.resolve_lab(lab_id, store)
+    if not yes:
+        click.confirm(f"Remove {lab.id}'s resources and all its progress? Your workspace files are kept.", abort=True)
+    session.reset_lab(lab.id, store)
+    render.console.print(f"Reset {lab.id}: its resources and progress are gone; {workspace_for(lab.id)} was kept.")
+
+
+@cli.command()
+@click.argument("lab_id", metavar="LAB")
+def solve(lab_id):
+    """Apply LAB's reference solution (for demos, facilitators and tests)."""
+    lab, ws, backups = session.solve_lab(lab_id)
+    render.console.print(f"Applied the reference solution of {lab.id}; its files are in {ws}.")
+    for backup in backups:
+        render.note(f"Your previous version was kept as {ws / backup}.")
+    render.console.print("Run `lab check` to see every task pass.")
+
+
+@cli.command()
+def stop():
+    """Stop the emulator (your progress stays)."""
+    render.console.print(emulator.stop())
+
+
+@cli.command()
+@click.option("--unset", is_flag=True, help="Print the commands that undo `eval \"$(lab env)\"`.")
+def env(unset):
+    """Print shell exports that point the AWS CLI, awslocal and boto3 at the emulator.
+
+    Use: eval "$(lab env)"
+    """
+    if unset:
+        names = emulator.Endpoint("http://127.0.0.1").environment()
+        click.echo("unset " + " ".join(names))
+        return
+    endpoint, _ = emulator.require_endpoint()
+    for name, value in endpoint.environment().items():
+        click.echo(f"export {name}={shlex.quote(value)}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="The rows as JSON instead of a Markdown table.")
+def worklog(as_json):
+    """Your worklog: Day | Task | Start Date | Completion Date | Reference Material."""
+    store = ProgressStore()
+    labs = {lab.id: lab for lab in catalog.all_labs()}
+    rows = worklog_module.build_rows(store.all_progress(), labs)
+    if as_json:
+        render.print_json(worklog_module.to_json(rows))
+    else:
+        click.echo(worklog_module.to_markdown(rows))
+
+
+def main():
+    cli(prog_name="lab")
+
+
+if __name__ == "__main__":
+    main()

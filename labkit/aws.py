@@ -1,0 +1,198 @@
+"""The one place that makes AWS clients.
+
+Every client is pinned to the emulator endpoint, signs with dummy credentials,
+ignores the user's profiles and config files, and carries a send guard that
+refuses any request whose host is not loopback (unless the user named that
+host with ``--endpoint``). A learner's real AWS credentials are never read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.session
+from botocore.config import Config
+
+from .errors import UnsafeEndpoint
+
+DEFAULT_REGION = "us-east-1"
+DUMMY_SECRET = "test"
+
+# Variables that could route a learner's code (run in-process by a check) to a
+# real account: we blank them while that code runs.
+_CREDENTIAL_VARS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the emulator answers and who we are to it."""
+
+    url: str
+    region: str = DEFAULT_REGION
+    access_key: str = "test"
+    allow_remote: bool = False  # only true when the user passed --endpoint for it
+
+    def __post_init__(self):
+        ensure_allowed(self.url, self.allow_remote)
+
+    def with_access_key(self, access_key: str) -> "Endpoint":
+        return Endpoint(self.url, self.region, access_key, self.allow_remote)
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point the AWS CLI, awslocal and boto3 at the emulator."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+
+
+def ensure_allowed(url: str, allow_remote: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeEndpoint(f"'{url}' is not an http(s) endpoint URL.")
+    if not allow_remote and not is_loopback_url(url):
+        raise UnsafeEndpoint(
+            f"Refusing to send AWS requests to {parts.hostname}: it is not this machine.",
+            fix=f"pass it explicitly with `lab start LAB --endpoint {url}` if you trust it",
+        )
+
+
+def _isolated_botocore_session() -> botocore.session.Session:
+    # A session that cannot see AWS_PROFILE, ~/.aws/config or ~/.aws/credentials.
+    session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    session.set_config_variable("config_file", os.devnull)
+    session.set_config_variable("credentials_file", os.devnull)
+    return session
+
+
+class ApiMeter:
+    """Adds up the wall time spent inside HTTP round trips (the raw API latency)."""
+
+    def __init__(self):
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.seconds = 0.0
+        self.calls = 0
+
+    def before_send(self, **_):
+        self._local.started = time.perf_counter()
+
+    def response_received(self, **_):
+        started = getattr(self._local, "started", None)
+        if started is None:
+            return
+        elapsed = time.perf_counter() - started
+        self._local.started = None
+        with self._lock:
+            self.seconds += elapsed
+            self.calls += 1
+
+
+class ClientFactory:
+    """Makes (and caches) guarded boto3 clients for one endpoint."""
+
+    def __init__(self, endpoint: Endpoint, meter: ApiMeter | None = None, read_timeout: float = 10):
+        self.endpoint = endpoint
+        self.meter = meter or ApiMeter()
+        self._allowed_host = urlsplit(endpoint.url).hostname if endpoint.allow_remote else None
+        self._config = Config(
+            connect_timeout=2,
+            read_timeout=read_timeout,
+            retries={"max_attempts": 1, "mode": "standard"},
+            s3={"addressing_style": "path"},
+        )
+        self._botocore = _isolated_botocore_session()
+        self._boto3 = boto3.session.Session(botocore_session=self._botocore)
+        self._clients: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self._botocore.register("before-send", self._guard)
+        self._botocore.register("before-send", self.meter.before_send)
+        self._botocore.register("response-received", self.meter.response_received)
+
+    def _guard(self, request, **_):
+        host = urlsplit(request.url).hostname
+        if host == self._allowed_host or is_loopback_url(request.url):
+            return None
+        raise UnsafeEndpoint(f"Blocked a request to {host}: `lab` only talks to the emulator.")
+
+    def client(self, service: str, region: str | None = None):
+        key = f"{service}@{region or self.endpoint.region}"
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._boto3.client(
+                    service,
+                    region_name=region or self.endpoint.region,
+                    endpoint_url=self.endpoint.url,
+                    aws_access_key_id=self.endpoint.access_key,
+                    aws_secret_access_key=DUMMY_SECRET,
+                    aws_session_token=None,
+                    config=self._config,
+                )
+            return self._clients[key]
+
+    def boto3_session(self) -> boto3.session.Session:
+        """A guarded boto3 session that learner code gets as boto3's default."""
+        return self._boto3
+
+
+@contextlib.contextmanager
+def learner_code_environment(factory: ClientFactory):
+    """Run learner code against the emulator and nothing else.
+
+    ``boto3.client(...)`` inside learner code uses boto3's default session:
+    we swap in our guarded one, and point the environment at the emulator for
+    code that builds its own session.
+    """
+    saved_env = {name: os.environ.get(name) for name in (*_CREDENTIAL_VARS, *factory.endpoint.environment())}
+    saved_session = boto3.DEFAULT_SESSION
+    try:
+        for name in _CREDENTIAL_VARS:
+            os.environ.pop(name, None)
+        os.environ.update(factory.endpoint.environment())
+        session = boto3.session.Session(
+            aws_access_key_id=factory.endpoint.access_key,
+            aws_secret_access_key=DUMMY_SECRET,
+            region_name=factory.endpoint.region,
+            botocore_session=_isolated_botocore_session(),
+        )
+        session._session.register("before-send", factory._guard)
+        session._session.register("before-send", factory.meter.before_send)
+        session._session.register("response-received", factory.meter.response_received)
+        boto3.DEFAULT_SESSION = session
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = saved_session
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,0 +1,160 @@
+"""What a lab author writes against: a Checker with setup, one check per task, and solve.
+
+    checker = Checker("sns-fanout")
+
+    @checker.task("create-topic")
+    def create_topic(ctx):
+        topic = ...
+        if topic is None:
+            raise Fail("No SNS topic named RideCompleted yet; expected a standard topic.")
+        return f"Topic {topic} exists."
+
+A check returns its pass message, raises :class:`Fail` with what was found and
+what was expected, and anything else it raises becomes an ``error`` for that
+task only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+from .aws import ClientFactory, learner_code_environment
+
+
+class Fail(Exception):
+    """The learner's setup is not right yet; the message says what and why."""
+
+
+def expect(condition: Any, message: str) -> None:
+    if not condition:
+        raise Fail(message)
+
+
+CheckFn = Callable[["CheckContext"], str]
+
+
+class Checker:
+    def __init__(self, lab_id: str):
+        self.lab_id = lab_id
+        self.checks: dict[str, CheckFn] = {}
+        self.setup_fn: Callable[[CheckContext], None] | None = None
+        self.solve_fn: Callable[[CheckContext], None] | None = None
+        self.cleanup_fn: Callable[[CheckContext], None] | None = None
+
+    def task(self, task_id: str):
+        def register(fn: CheckFn) -> CheckFn:
+            self.checks[task_id] = fn
+            return fn
+
+        return register
+
+    def setup(self, fn):
+        """Create the lab's starting resources (idempotent: `lab start` may run twice)."""
+        self.setup_fn = fn
+        return fn
+
+    def solve(self, fn):
+        """Apply the reference solution (idempotent)."""
+        self.solve_fn = fn
+        return fn
+
+    def cleanup(self, fn):
+        """Remove every resource the lab and its solution create (`lab reset`)."""
+        self.cleanup_fn = fn
+        return fn
+
+
+class CheckContext:
+    """Everything a check may use: clients, the learner workspace, shared fixtures."""
+
+    def __init__(self, lab, factory: ClientFactory, workspace: Path, backend: str):
+        self.lab = lab
+        self.factory = factory
+        self.endpoint = factory.endpoint
+        self.workspace = workspace
+        self.backend = backend
+        # Unique per check run: probes carry it so concurrent checks never touch each other's.
+        self.run_id = "chk-" + uuid.uuid4().hex[:10]
+        self._fixtures: dict[Callable, tuple[bool, Any]] = {}
+
+    @property
+    def delivery_grace(self) -> float:
+        """How long to wait for an asynchronous delivery (SNS -> SQS, S3 -> SQS) before
+        calling it missing: the embedded engines deliver before the publish call returns."""
+        return 0.5 if self.backend in ("ministack", "moto") else 3.0
+
+    def client(self, service: str, region: str | None = None):
+        return self.factory.client(service, region)
+
+    def lab_file(self, relative: str) -> Path:
+        return self.lab.folder / relative
+
+    def fixture(self, fn: Callable[["CheckContext"], Any]) -> Any:
+        """Compute fn(ctx) once per check run and share it (probes serve several tasks).
+
+        A fixture that raises re-raises the same exception for every task that uses it.
+        """
+        if fn not in self._fixtures:
+            try:
+                self._fixtures[fn] = (True, fn(self))
+            except BaseException as exc:  # noqa: BLE001 - replayed to each dependent task
+                self._fixtures[fn] = (False, exc)
+        ok, value = self._fixtures[fn]
+        if ok:
+            return value
+        raise value
+
+    # -- learner code --------------------------------------------------------
+    def learner_module(self, filename: str):
+        """Import a file from the learner workspace afresh, or Fail saying why it cannot be."""
+        path = self.workspace / filename
+        if not path.is_file():
+            raise Fail(f"{filename} is not in your workspace ({self.workspace}); expected it there.")
+        name = f"_learner_{path.stem}_{uuid.uuid4().hex[:8]}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(self.workspace))
+        try:
+            with learner_code_environment(self.factory):
+                spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            raise Fail(f"{filename} has a syntax error on line {exc.lineno}: {exc.msg}.") from None
+        except Exception as exc:  # noqa: BLE001 - the learner's code, not ours
+            raise Fail(f"Importing {filename} raised {_describe_learner_error(exc, path)}.") from None
+        finally:
+            sys.path.remove(str(self.workspace))
+        return module
+
+    def learner_function(self, filename: str, name: str) -> Callable:
+        module = self.learner_module(filename)
+        fn = getattr(module, name, None)
+        if not callable(fn):
+            raise Fail(f"{filename} has no function {name}(); expected one.")
+        return fn
+
+    def call_learner(self, fn: Callable, *args, **kwargs):
+        """Call learner code against the emulator; its exceptions become a Fail."""
+        try:
+            with learner_code_environment(self.factory):
+                return fn(*args, **kwargs)
+        except NotImplementedError as exc:
+            raise Fail(f"{fn.__name__}() is not implemented yet ({exc or 'NotImplementedError'}).") from None
+        except Exception as exc:  # noqa: BLE001 - the learner's code, not ours
+            source = Path(getattr(fn, "__code__", None).co_filename) if hasattr(fn, "__code__") else None
+            raise Fail(f"{fn.__name__}() raised {_describe_learner_error(exc, source)}.") from None
+
+
+def _describe_learner_error(exc: Exception, path: Path | None) -> str:
+    """`ValueError: bad fare (ride_service.py line 12)`: the learner's own frame, not ours."""
+    where = ""
+    if path is not None:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename) == path]
+        if frames:
+            where = f" ({path.name} line {frames[-1].lineno})"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}{': ' + text if text else ''}{where}"

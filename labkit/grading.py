@@ -1,0 +1,137 @@
+"""Run a lab's checks: one verdict per task, each isolated and time-limited."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+from .checks import CheckContext, Fail
+
+DEFAULT_TIMEOUT = 20.0
+PASS, FAIL, ERROR = "pass", "fail", "error"
+_EMULATOR_GONE = (EndpointConnectionError, ConnectionClosedError, ConnectionError)
+
+
+@dataclass
+class TaskResult:
+    id: str
+    title: str
+    status: str
+    message: str
+    points: float
+    seconds: float = 0.0
+
+    @property
+    def earned(self) -> float:
+        return self.points if self.status == PASS else 0.0
+
+
+@dataclass
+class LabReport:
+    lab: str
+    title: str
+    backend: str
+    tasks: list[TaskResult] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    api_seconds: float = 0.0
+    api_calls: int = 0
+    emulator_lost: bool = False
+
+    @property
+    def passed(self) -> int:
+        return sum(task.status == PASS for task in self.tasks)
+
+    @property
+    def total(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def score(self) -> float:
+        return round(sum(task.earned for task in self.tasks), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(task.points for task in self.tasks), 6)
+
+    @property
+    def all_passed(self) -> bool:
+        return self.passed == self.total
+
+    def status_of(self, task_id: str) -> str:
+        return next(task.status for task in self.tasks if task.id == task_id)
+
+    def to_json(self) -> dict:
+        """The `lab check --json` document (schema in README)."""
+        return {
+            "lab": self.lab,
+            "passed": self.passed,
+            "total": self.total,
+            "score": self.score,
+            "max_score": self.max_score,
+            "backend": self.backend,
+            "tasks": [
+                {key: value for key, value in asdict(task).items() if key in ("id", "title", "status", "message")}
+                for task in self.tasks
+            ],
+            "timing": {
+                "wall_seconds": round(self.wall_seconds, 4),
+                "api_seconds": round(self.api_seconds, 4),
+                "api_calls": self.api_calls,
+            },
+        }
+
+
+def _run_one(check, ctx: CheckContext, timeout: float) -> tuple[str, str, bool]:
+    """(status, message, emulator_lost) for one check, in a thread we can stop waiting for."""
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["message"] = check(ctx)
+            outcome["status"] = PASS
+        except Fail as exc:
+            outcome["status"], outcome["message"] = FAIL, str(exc)
+        except _EMULATOR_GONE as exc:
+            outcome["status"], outcome["lost"] = ERROR, True
+            outcome["message"] = f"the emulator stopped answering during this check ({type(exc).__name__})"
+        except ReadTimeoutError:
+            outcome["status"] = ERROR
+            outcome["message"] = "the emulator did not answer a request in time"
+        except Exception as exc:  # noqa: BLE001 - a crashing check is an error for its task only
+            outcome["status"] = ERROR
+            outcome["message"] = f"the check itself crashed: {type(exc).__name__}: {exc}"
+
+    worker = threading.Thread(target=target, daemon=True, name=f"check-{check.__name__}")
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        return ERROR, f"timed out after {timeout:g} s", False
+    message = outcome.get("message") or "passed"
+    return outcome["status"], str(message), outcome.get("lost", False)
+
+
+def grade(lab, checker, ctx: CheckContext, timeout: float = DEFAULT_TIMEOUT, only: str | None = None) -> LabReport:
+    """Run every task's check (or just `only`) and collect the verdicts."""
+    report = LabReport(lab=lab.id, title=lab.spec.title, backend=ctx.backend)
+    meter = ctx.factory.meter
+    api_before, calls_before = meter.seconds, meter.calls
+    started = time.perf_counter()
+    for task in lab.spec.tasks:
+        if only and task.id != only:
+            continue
+        if report.emulator_lost:
+            status, message = ERROR, "not run: the emulator stopped answering earlier in this check"
+            elapsed = 0.0
+        else:
+            t0 = time.perf_counter()
+            status, message, lost = _run_one(checker.checks[task.id], ctx, timeout)
+            elapsed = time.perf_counter() - t0
+            report.emulator_lost |= lost
+        report.tasks.append(TaskResult(task.id, task.title, status, message, task.points, elapsed))
+    report.wall_seconds = time.perf_counter() - started
+    report.api_seconds = meter.seconds - api_before
+    report.api_calls = meter.calls - calls_before
+    return report

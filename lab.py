@@ -194,6 +194,15 @@ def solve(lab_id):
 
 
 @cli.command()
+@click.argument("lab_id", metavar="[LAB]", required=False)
+@click.argument("name", metavar="[REPORT]", required=False)
+def report(lab_id, name):
+    """Print a lab's read-only review report (e.g. s3-security's access review)."""
+    lab, name, text = session.run_report(lab_id, name)
+    render.markdown(text)
+
+
+@cli.command()
 def stop():
     """Stop the emulator (your progress stays)."""
     render.console.print(emulator.stop())

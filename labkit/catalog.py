@@ -31,6 +31,11 @@ class TaskSpec(BaseModel):
     points: float = Field(default=1, gt=0)
     # `setup` tasks are done by `lab start` (the worklog's "Deploy initial resources").
     kind: Literal["learner", "setup"] = "learner"
+    # How the check decides, for docs/backends.md: observed behaviour, configuration
+    # reads, our own evaluator (policies, alarms), or running the learner's code.
+    graded_by: list[Literal["behaviour", "configuration", "evaluator", "learner-code"]] = Field(default_factory=list)
+    # Backends that cannot host this task, with the reason (shown by `lab check` there).
+    not_on: dict[Literal["ministack", "moto", "localstack", "external"], str] = Field(default_factory=dict)
 
 
 class LabSpec(BaseModel):

@@ -45,6 +45,7 @@ class Checker:
         self.setup_fn: Callable[[CheckContext], None] | None = None
         self.solve_fn: Callable[[CheckContext], None] | None = None
         self.cleanup_fn: Callable[[CheckContext], None] | None = None
+        self.reports: dict[str, Callable[[CheckContext], str]] = {}
 
     def task(self, task_id: str):
         def register(fn: CheckFn) -> CheckFn:
@@ -62,6 +63,15 @@ class Checker:
         """Apply the reference solution (idempotent)."""
         self.solve_fn = fn
         return fn
+
+    def report(self, name: str):
+        """Register a read-only report (`lab report LAB NAME`) that returns Markdown text."""
+
+        def register(fn):
+            self.reports[name] = fn
+            return fn
+
+        return register
 
     def cleanup(self, fn):
         """Remove every resource the lab and its solution create (`lab reset`)."""

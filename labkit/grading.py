@@ -125,6 +125,9 @@ def grade(lab, checker, ctx: CheckContext, timeout: float = DEFAULT_TIMEOUT, onl
         if report.emulator_lost:
             status, message = ERROR, "not run: the emulator stopped answering earlier in this check"
             elapsed = 0.0
+        elif ctx.backend in task.not_on:
+            status, elapsed = ERROR, 0.0
+            message = f"the {ctx.backend} backend cannot host this task ({task.not_on[ctx.backend]}); use --backend ministack"
         else:
             t0 = time.perf_counter()
             status, message, lost = _run_one(checker.checks[task.id], ctx, timeout)

@@ -121,3 +121,17 @@ def next_hint(task_id: str | None = None, lab_id: str | None = None, store: Prog
     index = min(revealed, len(task.hints) - 1)  # past the last hint, repeat the worked command
     store.record_hint(lab.id, task.id, index)
     return Hint(lab, task.id, task.title, index + 1, len(task.hints), task.hints[index], task.id in passed)
+
+
+def run_report(lab_id: str | None, name: str | None, store: ProgressStore | None = None) -> tuple[catalog.Lab, str, str]:
+    """Run a checker's named read-only report; returns (lab, report name, Markdown)."""
+    store = store or ProgressStore()
+    lab = resolve_lab(lab_id, store)
+    checker = lab.checker()
+    if not checker.reports:
+        raise BadInput(f"Lab {lab.id} has no reports.")
+    name = name or next(iter(checker.reports))
+    if name not in checker.reports:
+        raise BadInput(f"Lab {lab.id} has no report '{name}'; it has {', '.join(checker.reports)}.")
+    _, state = emulator.require_endpoint(lab.id)
+    return lab, name, checker.reports[name](make_context(lab, state))

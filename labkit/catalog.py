@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -89,9 +91,14 @@ class Lab:
     def checker_module_name(self) -> str:
         return "checkers." + self.id.replace("-", "_")
 
+    @property
+    def checker_path(self) -> Path:
+        """checkers/<id_with_underscores>.py beside the labs/ folder that holds this lab."""
+        return self.folder.parent.parent / "checkers" / (self.id.replace("-", "_") + ".py")
+
     def checker(self):
         """The lab's Checker object (checkers/<id>.py must define `checker`)."""
-        module = importlib.import_module(self.checker_module_name)
+        module = _import_checker(self.checker_module_name, self.checker_path)
         checker = getattr(module, "checker", None)
         if checker is None:
             raise LabFormatError(module.__file__, "checker", "is missing: the module must define `checker = Checker(...)`")
@@ -105,8 +112,30 @@ class Lab:
         return self.folder / "README.md"
 
 
+def _import_checker(name: str, path: Path):
+    if not path.is_file():
+        raise LabFormatError(path, "(file)", "is missing: every lab needs a checker module")
+    module = sys.modules.get(name)
+    if module is not None and Path(module.__file__).resolve() == path.resolve():
+        return module
+    if path.parent.resolve() == (REPO_ROOT / "checkers").resolve():
+        return importlib.import_module(name)
+    # A lab from LAB_PATH: load its checker by file, under the same package name.
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[name]
+        raise
+    return module
+
+
 def lab_dirs() -> list[Path]:
-    """The built-in labs folder, plus any listed in LAB_PATH (for lab authors)."""
+    """The built-in labs folder, plus any listed in LAB_PATH (for lab authors).
+
+    Each LAB_PATH entry is a labs/ folder with a checkers/ folder beside it."""
     extra = [Path(p) for p in os.environ.get("LAB_PATH", "").split(os.pathsep) if p]
     return [REPO_ROOT / "labs", *extra]
 
@@ -130,8 +159,9 @@ def load_lab(folder: Path) -> Lab:
     try:
         spec = LabSpec.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise LabFormatError(path, _error_field(first), _describe(first)) from None
+        # A misspelt field shows up as "unknown" plus "missing": name the typo first.
+        errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+        raise LabFormatError(path, _error_field(errors[0]), _describe(errors[0])) from None
     if spec.id != folder.name:
         raise LabFormatError(path, "id", f"is '{spec.id}' but the folder is named '{folder.name}'")
     return Lab(spec, folder)
@@ -141,7 +171,10 @@ def _describe(error: dict) -> str:
     if error["type"] == "missing":
         return "is required"
     if error["type"] == "extra_forbidden":
-        return "is not a known field"
+        level = {"tasks": TaskSpec, "references": Reference}.get(str(error["loc"][0]), LabSpec)
+        known = level.model_fields if len(error["loc"]) > 1 else LabSpec.model_fields
+        close = difflib.get_close_matches(str(error["loc"][-1]), list(known), n=1)
+        return "is not a known field" + (f" (did you mean '{close[0]}'?)" if close else "")
     return f"is invalid: {error['msg'][0].lower()}{error['msg'][1:]}"
 
 

@@ -58,14 +58,15 @@ def is_alive(state: EmulatorState) -> bool:
     return backend.is_healthy(state)
 
 
-def choose_backend(requested: str) -> tuple[Backend, str]:
+def choose_backend(requested: str, localstack: LocalStackBackend | None = None) -> tuple[Backend, str]:
     """The backend to start, and a sentence saying why it was chosen."""
-    if requested not in CHOICES:
-        raise BadInput(f"Unknown backend '{requested}'; choose one of {', '.join(CHOICES)}.")
+    if requested not in CHOICES or requested == "external":
+        raise BadInput(f"Unknown backend '{requested}'; choose one of {', '.join(c for c in CHOICES if c != 'external')}, "
+                       "or pass --endpoint URL for an emulator started elsewhere.")
     if requested != "auto":
         backend = BACKENDS[requested]()
         return backend, f"Using {backend.description} as requested."
-    localstack = LocalStackBackend()
+    localstack = localstack or LocalStackBackend()
     problem = localstack.docker_problem()
     if problem is None:
         return localstack, "Using LocalStack because a Docker daemon answers (pass --backend ministack to stay embedded)."

@@ -127,7 +127,9 @@ def grade(lab, checker, ctx: CheckContext, timeout: float = DEFAULT_TIMEOUT, onl
             elapsed = 0.0
         elif ctx.backend in task.not_on:
             status, elapsed = ERROR, 0.0
-            message = f"the {ctx.backend} backend cannot host this task ({task.not_on[ctx.backend]}); use --backend ministack"
+            hosts = [name for name in ("ministack", "moto", "localstack") if name not in task.not_on]
+            message = f"the {ctx.backend} backend cannot host this task ({task.not_on[ctx.backend]})"
+            message += f"; it runs on {' or '.join(hosts)}" if hosts else ""
         else:
             t0 = time.perf_counter()
             status, message, lost = _run_one(checker.checks[task.id], ctx, timeout)

@@ -13,12 +13,11 @@ import time
 
 import click
 
-from labkit import catalog, emulator, render, session
-from labkit import worklog as worklog_module
+from labkit.defaults import BACKEND_CHOICES, CHECK_TIMEOUT, DEFAULT_PORT
 from labkit.errors import EXIT_EMULATOR, EXIT_OK, EXIT_TASKS_FAILED, LabError
-from labkit.grading import DEFAULT_TIMEOUT
-from labkit.progress import ProgressStore
-from labkit.workspace import workspace_for
+
+# Commands import the runtime when they run: boto3, pydantic and rich together
+# take ~0.3 s to import, which `lab --help` and shell completion should not pay.
 
 
 class LabGroup(click.Group):
@@ -28,6 +27,8 @@ class LabGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LabError as problem:
+            from labkit import render
+
             render.error(str(problem))
             sys.exit(problem.exit_code)
 
@@ -45,6 +46,9 @@ def cli():
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_labs(as_json):
     """List the labs and your progress in each."""
+    from labkit import catalog, render
+    from labkit.progress import ProgressStore
+
     store = ProgressStore()
     rows = []
     for lab in catalog.all_labs():
@@ -62,6 +66,8 @@ def list_labs(as_json):
 @click.option("--json", "as_json", is_flag=True, help="The lab's metadata and tasks as JSON.")
 def show(lab_id, path_only, as_json):
     """Show a lab's guide and tasks."""
+    from labkit import catalog, render
+
     lab = catalog.get(lab_id)
     if path_only:
         click.echo(str(lab.folder))
@@ -75,12 +81,15 @@ def show(lab_id, path_only, as_json):
 
 @cli.command()
 @click.argument("lab_id", metavar="LAB")
-@click.option("--backend", type=click.Choice(emulator.CHOICES), default="auto", show_default=True,
+@click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True,
               help="auto: LocalStack when a Docker daemon answers, else embedded ministack.")
 @click.option("--endpoint", metavar="URL", help="Use an emulator already running at URL (external backend).")
-@click.option("--port", type=click.IntRange(1, 65535), help=f"Port for a new emulator (default {emulator.DEFAULT_PORT}).")
+@click.option("--port", type=click.IntRange(1, 65535), help=f"Port for a new emulator (default {DEFAULT_PORT}).")
 def start(lab_id, backend, endpoint, port):
     """Start the emulator (if needed), set up LAB and show its tasks."""
+    from labkit import render, session
+    from labkit.progress import ProgressStore
+
     started = time.perf_counter()
     with render.console.status("Starting the emulator and setting up the lab..."):
         result = session.start_lab(lab_id, backend=backend, port=port, endpoint=endpoint)
@@ -104,10 +113,12 @@ def start(lab_id, backend, endpoint, port):
 @click.argument("lab_id", metavar="[LAB]", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema in README).")
 @click.option("--task", "only", metavar="TASK", help="Check only this task.")
-@click.option("--timeout", type=click.FloatRange(0.5, 600), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option("--timeout", type=click.FloatRange(0.5, 600), default=CHECK_TIMEOUT, show_default=True,
               help="Seconds each task's check may take.")
 def check(lab_id, as_json, only, timeout):
     """Grade every task of LAB (default: the lab started last)."""
+    from labkit import render, session
+
     report = session.check_lab(lab_id, timeout=timeout, only=only)
     render.print_json(report.to_json()) if as_json else render.report(report)
     if report.emulator_lost:
@@ -122,6 +133,8 @@ def check(lab_id, as_json, only, timeout):
 @click.option("--lab", "lab_id", metavar="LAB", help="Lab to hint (default: the lab started last).")
 def hint(task_id, lab_id):
     """Reveal the next hint for the first unfinished task (or TASK)."""
+    from labkit import render, session
+
     given = session.next_hint(task_id, lab_id)
     last = " (the worked answer)" if given.number == given.count else ""
     render.console.print(f"[bold]{given.task_title}[/] [dim]\\[{given.task_id}][/]")
@@ -134,6 +147,10 @@ def hint(task_id, lab_id):
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(as_json):
     """Show the emulator and your progress in every lab you started."""
+    from labkit import catalog, emulator, render
+    from labkit.progress import ProgressStore
+    from labkit.workspace import workspace_for
+
     store = ProgressStore()
     state = emulator.current_state()
     alive = state is not None and emulator.is_alive(state)
@@ -174,6 +191,10 @@ def status(as_json):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def reset(lab_id, yes):
     """Remove LAB's resources from the emulator and forget its progress."""
+    from labkit import render, session
+    from labkit.progress import ProgressStore
+    from labkit.workspace import workspace_for
+
     store = ProgressStore()
     lab = session.resolve_lab(lab_id, store)
     if not yes:
@@ -186,6 +207,8 @@ def reset(lab_id, yes):
 @click.argument("lab_id", metavar="LAB")
 def solve(lab_id):
     """Apply LAB's reference solution (for demos, facilitators and tests)."""
+    from labkit import render, session
+
     lab, ws, backups = session.solve_lab(lab_id)
     render.console.print(f"Applied the reference solution of {lab.id}; its files are in {ws}.")
     for backup in backups:
@@ -198,6 +221,8 @@ def solve(lab_id):
 @click.argument("name", metavar="[REPORT]", required=False)
 def report(lab_id, name):
     """Print a lab's read-only review report (e.g. s3-security's access review)."""
+    from labkit import render, session
+
     lab, name, text = session.run_report(lab_id, name)
     render.markdown(text)
 
@@ -205,6 +230,8 @@ def report(lab_id, name):
 @cli.command()
 def stop():
     """Stop the emulator (your progress stays)."""
+    from labkit import emulator, render
+
     render.console.print(emulator.stop())
 
 
@@ -215,6 +242,8 @@ def env(unset):
 
     Use: eval "$(lab env)"
     """
+    from labkit import emulator
+
     if unset:
         names = emulator.Endpoint("http://127.0.0.1").environment()
         click.echo("unset " + " ".join(names))
@@ -228,6 +257,10 @@ def env(unset):
 @click.option("--json", "as_json", is_flag=True, help="The rows as JSON instead of a Markdown table.")
 def worklog(as_json):
     """Your worklog: Day | Task | Start Date | Completion Date | Reference Material."""
+    from labkit import catalog, render
+    from labkit import worklog as worklog_module
+    from labkit.progress import ProgressStore
+
     store = ProgressStore()
     labs = {lab.id: lab for lab in catalog.all_labs()}
     rows = worklog_module.build_rows(store.all_progress(), labs)

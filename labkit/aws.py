@@ -13,7 +13,7 @@ import ipaddress
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import boto3
@@ -86,11 +86,23 @@ def ensure_allowed(url: str, allow_remote: bool) -> None:
         )
 
 
+_shared_loader = None
+_loader_lock = threading.Lock()
+
+
 def _isolated_botocore_session() -> botocore.session.Session:
     # A session that cannot see AWS_PROFILE, ~/.aws/config or ~/.aws/credentials.
+    global _shared_loader
     session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
     session.set_config_variable("config_file", os.devnull)
     session.set_config_variable("credentials_file", os.devnull)
+    # Parsing botocore's JSON models dominates client creation; one loader (with its
+    # cache) serves every session in the process.
+    with _loader_lock:
+        if _shared_loader is None:
+            _shared_loader = session.get_component("data_loader")
+        else:
+            session.register_component("data_loader", _shared_loader)
     return session
 
 
@@ -133,6 +145,7 @@ class ClientFactory:
         self._botocore = _isolated_botocore_session()
         self._boto3 = boto3.session.Session(botocore_session=self._botocore)
         self._clients: dict[str, object] = {}
+        self._learner_session: boto3.session.Session | None = None
         self._lock = threading.Lock()
         self._botocore.register("before-send", self._guard)
         self._botocore.register("before-send", self.meter.before_send)
@@ -159,9 +172,21 @@ class ClientFactory:
                 )
             return self._clients[key]
 
-    def boto3_session(self) -> boto3.session.Session:
-        """A guarded boto3 session that learner code gets as boto3's default."""
-        return self._boto3
+    def learner_session(self) -> boto3.session.Session:
+        """The guarded boto3 session learner code gets as boto3's default (one per factory)."""
+        with self._lock:
+            if self._learner_session is None:
+                session = boto3.session.Session(
+                    aws_access_key_id=self.endpoint.access_key,
+                    aws_secret_access_key=DUMMY_SECRET,
+                    region_name=self.endpoint.region,
+                    botocore_session=_isolated_botocore_session(),
+                )
+                session._session.register("before-send", self._guard)
+                session._session.register("before-send", self.meter.before_send)
+                session._session.register("response-received", self.meter.response_received)
+                self._learner_session = session
+            return self._learner_session
 
 
 @contextlib.contextmanager
@@ -178,16 +203,7 @@ def learner_code_environment(factory: ClientFactory):
         for name in _CREDENTIAL_VARS:
             os.environ.pop(name, None)
         os.environ.update(factory.endpoint.environment())
-        session = boto3.session.Session(
-            aws_access_key_id=factory.endpoint.access_key,
-            aws_secret_access_key=DUMMY_SECRET,
-            region_name=factory.endpoint.region,
-            botocore_session=_isolated_botocore_session(),
-        )
-        session._session.register("before-send", factory._guard)
-        session._session.register("before-send", factory.meter.before_send)
-        session._session.register("response-received", factory.meter.response_received)
-        boto3.DEFAULT_SESSION = session
+        boto3.DEFAULT_SESSION = factory.learner_session()
         yield
     finally:
         boto3.DEFAULT_SESSION = saved_session

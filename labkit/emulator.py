@@ -12,17 +12,16 @@ from .aws import Endpoint, ensure_allowed
 from .backends import Backend, EmulatorState, http_answers, http_get_json, port_is_free
 from .backends.embedded import MinistackBackend, MotoBackend, owned_process
 from .backends.localstack import LocalStackBackend
+from .defaults import BACKEND_CHOICES, DEFAULT_ENGINE, DEFAULT_PORT
 from .errors import BadInput, EmulatorError
 from .home import lab_home, read_json, write_json_atomic
 
-DEFAULT_PORT = 4566
-DEFAULT_ENGINE = "ministack"
 BACKENDS: dict[str, type[Backend]] = {
     "ministack": MinistackBackend,
     "moto": MotoBackend,
     "localstack": LocalStackBackend,
 }
-CHOICES = ("auto", *BACKENDS, "external")
+CHOICES = BACKEND_CHOICES
 
 
 def _state_path():

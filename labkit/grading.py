@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass, field
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from .checks import CheckContext, Fail
+from .defaults import CHECK_TIMEOUT
 
-DEFAULT_TIMEOUT = 20.0
+DEFAULT_TIMEOUT = CHECK_TIMEOUT
 PASS, FAIL, ERROR = "pass", "fail", "error"
 _EMULATOR_GONE = (EndpointConnectionError, ConnectionClosedError, ConnectionError)
 

@@ -67,7 +67,7 @@ def test_learner_code_gets_the_emulator_and_dummy_credentials(monkeypatch):
         assert client._request_signer._credentials.access_key == "test"
         with pytest.raises(UnsafeEndpoint):
             boto3.client("sns", endpoint_url="https://sns.us-east-1.amazonaws.com").list_topics()
-    assert boto3.DEFAULT_SESSION is None or boto3.DEFAULT_SESSION is not factory.boto3_session()
+    assert boto3.DEFAULT_SESSION is not factory.learner_session()
     import os
 
     assert os.environ["AWS_PROFILE"] == "production"  # restored afterwards

@@ -235,6 +235,10 @@ def stop():
     render.console.print(emulator.stop())
 
 
+# awscli-local 0.23 prints a deprecation banner on every call unless told not to.
+SHELL_ONLY_ENV = {"DISABLE_DEPRECATION_NOTICE": "1"}
+
+
 @cli.command()
 @click.option("--unset", is_flag=True, help="Print the commands that undo `eval \"$(lab env)\"`.")
 def env(unset):
@@ -245,11 +249,11 @@ def env(unset):
     from labkit import emulator
 
     if unset:
-        names = emulator.Endpoint("http://127.0.0.1").environment()
+        names = [*emulator.Endpoint("http://127.0.0.1").environment(), *SHELL_ONLY_ENV]
         click.echo("unset " + " ".join(names))
         return
     endpoint, _ = emulator.require_endpoint()
-    for name, value in endpoint.environment().items():
+    for name, value in {**endpoint.environment(), **SHELL_ONLY_ENV}.items():
         click.echo(f"export {name}={shlex.quote(value)}")
 
 

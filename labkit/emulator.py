@@ -77,10 +77,11 @@ def ensure_running(
     requested: str = "auto",
     port: int | None = None,
     endpoint: str | None = None,
+    access_key: str | None = None,
 ) -> tuple[EmulatorState, str]:
     """Reuse the running emulator or start one; returns its state and what was done."""
     if endpoint:
-        return _use_external(endpoint)
+        return _use_external(endpoint, access_key or "test")
 
     existing = current_state()
     if existing is not None:
@@ -111,7 +112,7 @@ def ensure_running(
     return state, reason
 
 
-def _use_external(url: str) -> tuple[EmulatorState, str]:
+def _use_external(url: str, access_key: str) -> tuple[EmulatorState, str]:
     url = url.rstrip("/")
     ensure_allowed(url, allow_remote=True)  # the user named it: only its form is checked
     if not http_answers(url, timeout=3):
@@ -121,6 +122,7 @@ def _use_external(url: str) -> tuple[EmulatorState, str]:
         url=url,
         started_at=datetime.now(timezone.utc).isoformat(),
         allow_remote=True,
+        access_key=access_key,
     )
     _save(state)
     return state, f"Using the emulator you named at {url}."
@@ -134,7 +136,7 @@ def require_endpoint(lab_id: str | None = None) -> tuple[Endpoint, EmulatorState
         raise EmulatorError("No emulator is running.", fix=fix)
     if not is_alive(state):
         raise EmulatorError(f"The {state.backend} emulator at {state.url} is not answering.", fix=fix)
-    return Endpoint(state.url, allow_remote=state.allow_remote), state
+    return state.endpoint(), state
 
 
 def stop() -> str:

@@ -6,12 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import catalog, emulator, workspace
-from .aws import ClientFactory, Endpoint
+from .aws import ClientFactory
 from .backends import EmulatorState
 from .checks import CheckContext
 from .errors import BadInput
 from .grading import DEFAULT_TIMEOUT, LabReport, grade
 from .progress import ProgressStore
+
+
+# Called with (report, store) after every recorded check, e.g. to submit the
+# result to a cohort's collector. An observer must never slow or fail the check.
+AFTER_CHECK: list = []
 
 
 def resolve_lab(lab_id: str | None, store: ProgressStore) -> catalog.Lab:
@@ -25,7 +30,7 @@ def resolve_lab(lab_id: str | None, store: ProgressStore) -> catalog.Lab:
 
 
 def make_context(lab: catalog.Lab, state: EmulatorState, read_timeout: float = 10) -> CheckContext:
-    factory = ClientFactory(Endpoint(state.url, allow_remote=state.allow_remote), read_timeout=read_timeout)
+    factory = ClientFactory(state.endpoint(), read_timeout=read_timeout)
     return CheckContext(lab, factory, workspace.workspace_for(lab.id), state.backend)
 
 
@@ -39,11 +44,11 @@ class StartResult:
 
 
 def start_lab(lab_id: str, backend: str = "auto", port: int | None = None, endpoint: str | None = None,
-              store: ProgressStore | None = None) -> StartResult:
+              store: ProgressStore | None = None, access_key: str | None = None) -> StartResult:
     lab = catalog.get(lab_id)  # validate before starting anything
     checker = lab.checker()
     store = store or ProgressStore()
-    state, reason = emulator.ensure_running(backend, port=port, endpoint=endpoint)
+    state, reason = emulator.ensure_running(backend, port=port, endpoint=endpoint, access_key=access_key)
     ws, copied = workspace.prepare(lab)
     if checker.setup_fn:
         checker.setup_fn(make_context(lab, state))
@@ -62,6 +67,8 @@ def check_lab(lab_id: str | None = None, timeout: float = DEFAULT_TIMEOUT, only:
     report = grade(lab, checker, make_context(lab, state, read_timeout=timeout), timeout=timeout, only=only)
     if record:
         store.record_attempt(report, [task.id for task in lab.spec.tasks])
+        for observer in AFTER_CHECK:
+            observer(report, store)
     return report
 
 

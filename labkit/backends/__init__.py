@@ -24,7 +24,15 @@ class EmulatorState:
     started_at: str = ""
     log_path: str | None = None
     allow_remote: bool = False
+    # The access key learners sign with: "test", or a 12-digit account id on a
+    # shared cohort emulator (ministack and LocalStack map it to that account).
+    access_key: str = "test"
     details: dict = field(default_factory=dict)
+
+    def endpoint(self):
+        from ..aws import Endpoint
+
+        return Endpoint(self.url, access_key=self.access_key, allow_remote=self.allow_remote)
 
     def to_dict(self) -> dict:
         return asdict(self)

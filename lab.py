@@ -129,6 +129,42 @@ def check(lab_id, as_json, only, timeout):
 
 
 @cli.command()
+@click.argument("lab_id", metavar="[LAB]", required=False)
+@click.option("--interval", type=click.FloatRange(0.2, 60), default=1.0, show_default=True,
+              help="Seconds between looks for a change.")
+def watch(lab_id, interval):
+    """Re-grade LAB whenever you change something (h: hint, q: quit)."""
+    from labkit import catalog, emulator, render, session
+    from labkit.keys import single_keys
+    from labkit.progress import ProgressStore
+    from labkit.watch import Watcher, sleep_or_key
+
+    store = ProgressStore()
+    lab = session.resolve_lab(lab_id, store)
+    emulator.require_endpoint(lab.id)  # exit 3 now rather than a silent retry loop
+    watcher = Watcher(lab, store)
+    try:
+        with single_keys() as keys, render.WatchView(lab) as view:
+            while True:
+                event = watcher.poll()
+                view.update(event, time.strftime("%H:%M:%S"))
+                if event.report is not None and event.report.all_passed:
+                    following = f" Next suggested lab: {lab.spec.next} (`lab start {lab.spec.next}`)." if (
+                        lab.spec.next and lab.spec.next in catalog.lab_ids()) else ""
+                    view.finish(f"All {event.report.total} tasks of {lab.id} pass: lab complete!{following}")
+                    return
+                key = sleep_or_key(interval, keys)
+                if key in ("h", "H"):
+                    unfinished = watcher.first_unfinished()
+                    view.show_hint(session.next_hint(unfinished.id if unfinished else None, lab.id, store))
+                elif key in ("q", "Q"):
+                    view.finish("Stopped watching.")
+                    return
+    except KeyboardInterrupt:
+        render.console.print("Stopped watching.")
+
+
+@cli.command()
 @click.argument("task_id", metavar="[TASK]", required=False)
 @click.option("--lab", "lab_id", metavar="LAB", help="Lab to hint (default: the lab started last).")
 def hint(task_id, lab_id):

@@ -46,6 +46,7 @@ class Checker:
         self.solve_fn: Callable[[CheckContext], None] | None = None
         self.cleanup_fn: Callable[[CheckContext], None] | None = None
         self.reports: dict[str, Callable[[CheckContext], str]] = {}
+        self.fingerprint_fn: Callable[[CheckContext], object] | None = None
 
     def task(self, task_id: str):
         def register(fn: CheckFn) -> CheckFn:
@@ -73,6 +74,12 @@ class Checker:
 
         return register
 
+    def fingerprint(self, fn):
+        """Optional: a JSON-able summary of the lab's resources for `lab watch` to compare
+        (the default lists the lab's services; see labkit/fingerprint.py)."""
+        self.fingerprint_fn = fn
+        return fn
+
     def cleanup(self, fn):
         """Remove every resource the lab and its solution create (`lab reset`)."""
         self.cleanup_fn = fn
@@ -88,6 +95,10 @@ class CheckContext:
         self.endpoint = factory.endpoint
         self.workspace = workspace
         self.backend = backend
+        self.begin_run()
+
+    def begin_run(self) -> None:
+        """Forget the previous run's fixtures and take a new run id (grading calls this)."""
         # Unique per check run: probes carry it so concurrent checks never touch each other's.
         self.run_id = "chk-" + uuid.uuid4().hex[:10]
         self._fixtures: dict[Callable, tuple[bool, Any]] = {}

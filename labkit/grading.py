@@ -116,6 +116,7 @@ def _run_one(check, ctx: CheckContext, timeout: float) -> tuple[str, str, bool]:
 
 def grade(lab, checker, ctx: CheckContext, timeout: float = DEFAULT_TIMEOUT, only: str | None = None) -> LabReport:
     """Run every task's check (or just `only`) and collect the verdicts."""
+    ctx.begin_run()
     report = LabReport(lab=lab.id, title=lab.spec.title, backend=ctx.backend)
     meter = ctx.factory.meter
     api_before, calls_before = meter.seconds, meter.calls

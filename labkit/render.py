@@ -62,3 +62,91 @@ def markdown(text: str) -> None:
 
 def _escape(text: str) -> str:
     return text.replace("[", "\\[")
+
+
+class WatchView:
+    """`lab watch` on screen: a live task list on a terminal, plain lines elsewhere."""
+
+    FOOTER = "[dim]h: next hint · q: quit · Ctrl-C: leave[/]"
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.report = None
+        self.status = "checking..."
+        self.hint = None
+        self.live = None
+        self._previous: dict[str, str] = {}
+
+    def __enter__(self):
+        if console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        else:
+            console.print(f"Watching {self.lab.id}: re-grading whenever something changes (Ctrl-C to leave).")
+        return self
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.update(self._render())
+            self.live.__exit__(*exc)
+        return False
+
+    def _render(self):
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(width=5)
+        table.add_column()
+        results = {t.id: t for t in self.report.tasks} if self.report else {}
+        for task in self.lab.spec.tasks:
+            result = results.get(task.id)
+            word, style = STATUS_STYLE[result.status] if result else ("…", "dim")
+            table.add_row(f"[{style}]{word}[/]", f"{task.title} [dim]\\[{task.id}][/]")
+        parts = [f"[bold]{self.lab.spec.title}[/] [dim]({self.lab.id})[/]", table]
+        failing = next((t for t in self.report.tasks if t.status != "pass"), None) if self.report else None
+        if failing:
+            parts.append(f"\n[bold]Next:[/] {failing.title}\n[dim]{_escape(failing.message)}[/]")
+            parts.append("[dim]Press h for a hint.[/]")
+        if self.hint:
+            parts.append(f"[cyan]{_escape(self.hint)}[/]")
+        parts.append(f"[dim]{self.status}[/]  {self.FOOTER}")
+        return Group(*parts)
+
+    def _refresh(self):
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def update(self, event, clock: str) -> None:
+        if event.emulator_down:
+            self.status = f"{clock} the emulator is not answering; retrying (start it with `lab start {self.lab.id}`)"
+            if self.live is None:
+                console.print(self.status)
+        elif event.report is not None:
+            self.report = event.report
+            self.status = (f"{clock} checked: {event.report.passed}/{event.report.total} tasks pass "
+                           f"({event.report.wall_seconds:.2f} s)")
+            if self.live is None:
+                for task in event.report.tasks:
+                    if self._previous.get(task.id) != task.status:
+                        word = STATUS_STYLE[task.status][0]
+                        console.print(f"{clock} {word:<5} {task.id}: {_escape(task.message)}", soft_wrap=True)
+                console.print(self.status)
+            self._previous = {task.id: task.status for task in event.report.tasks}
+        self._refresh()
+
+    def show_hint(self, hint) -> None:
+        last = " (the worked answer)" if hint.number == hint.count else ""
+        self.hint = f"Hint {hint.number}/{hint.count} for {hint.task_id}{last}: {hint.text}"
+        if self.live is None:
+            console.print(self.hint, soft_wrap=True)
+        self._refresh()
+
+    def finish(self, message: str) -> None:
+        self.status = message
+        self.hint = None
+        self._refresh()
+        if self.live is None:
+            console.print(message, soft_wrap=True)

@@ -123,10 +123,11 @@ def _tail(path: Path, lines: int = 3) -> str:
 class MinistackBackend(EmbeddedBackend):
     name = "ministack"
     reset_path = "/_ministack/reset"
-    description = "embedded ministack (pure Python, no Docker; state survives `lab stop`)"
+    description = "embedded ministack (pure Python, no Docker; your resources survive `lab stop` and crashes)"
 
     def command(self, port: int) -> list[str]:
-        return [sys.executable, "-m", "ministack"]
+        # ministack's app behind our launcher, which snapshots state after activity.
+        return [sys.executable, "-m", "labkit.backends.ministack_main"]
 
     def environment(self, port: int) -> dict[str, str]:
         data = lab_home() / "emulator-data" / "ministack"

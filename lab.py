@@ -294,20 +294,40 @@ def env(unset):
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="The rows as JSON instead of a Markdown table.")
-def worklog(as_json):
+@click.option("--week", metavar="[DATE]", is_flag=False, flag_value="today", default=None,
+              help="The whole weekly page (front matter, objectives, table, achievements) for the week of DATE "
+                   "(YYYY-MM-DD; default: this week).")
+@click.option("--number", type=click.IntRange(1, 520), help="The week's number on the page (default: weeks since your first lab).")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+def worklog(week, number, fmt, as_json):
     """Your worklog: Day | Task | Start Date | Completion Date | Reference Material."""
+    from datetime import date
+
     from labkit import catalog, render
     from labkit import worklog as worklog_module
+    from labkit.errors import BadInput
     from labkit.progress import ProgressStore
 
     store = ProgressStore()
     labs = {lab.id: lab for lab in catalog.all_labs()}
-    rows = worklog_module.build_rows(store.all_progress(), labs)
+    as_json = as_json or fmt == "json"
+    if week is None:
+        rows = worklog_module.build_rows(store.all_progress(), labs)
+        if as_json:
+            render.print_json(worklog_module.to_json(rows))
+        else:
+            click.echo(worklog_module.to_markdown(rows))
+        return
+    try:
+        day = date.today() if week == "today" else date.fromisoformat(week)
+    except ValueError:
+        raise BadInput(f"'{week}' is not a date; write it as YYYY-MM-DD.") from None
+    page = worklog_module.week_page(store.all_progress(), labs, day, number)
     if as_json:
-        render.print_json(worklog_module.to_json(rows))
+        render.print_json(worklog_module.page_json(page))
     else:
-        click.echo(worklog_module.to_markdown(rows))
+        click.echo(worklog_module.page_markdown(page), nl=False)
 
 
 def main():

@@ -20,6 +20,12 @@ from labkit.errors import EXIT_EMULATOR, EXIT_OK, EXIT_TASKS_FAILED, LabError
 # take ~0.3 s to import, which `lab --help` and shell completion should not pay.
 
 
+def complete_lab_ids(ctx, param, incomplete):
+    from labkit import catalog
+
+    return [lab_id for lab_id in catalog.lab_ids() if lab_id.startswith(incomplete)]
+
+
 class LabGroup(click.Group):
     """Turns expected failures into one sentence on stderr and the documented exit code."""
 
@@ -61,7 +67,7 @@ def list_labs(as_json):
 
 
 @cli.command()
-@click.argument("lab_id", metavar="LAB")
+@click.argument("lab_id", metavar="LAB", shell_complete=complete_lab_ids)
 @click.option("--path", "path_only", is_flag=True, help="Print the lab's folder and nothing else.")
 @click.option("--json", "as_json", is_flag=True, help="The lab's metadata and tasks as JSON.")
 def show(lab_id, path_only, as_json):
@@ -80,7 +86,7 @@ def show(lab_id, path_only, as_json):
 
 
 @cli.command()
-@click.argument("lab_id", metavar="LAB")
+@click.argument("lab_id", metavar="LAB", shell_complete=complete_lab_ids)
 @click.option("--backend", type=click.Choice(BACKEND_CHOICES), default="auto", show_default=True,
               help="auto: LocalStack when a Docker daemon answers, else embedded ministack.")
 @click.option("--endpoint", metavar="URL", help="Use an emulator already running at URL (external backend).")
@@ -91,7 +97,7 @@ def start(lab_id, backend, endpoint, port):
     from labkit.progress import ProgressStore
 
     started = time.perf_counter()
-    with render.console.status("Starting the emulator and setting up the lab..."):
+    with render.spinner("Starting the emulator and setting up the lab"):
         result = session.start_lab(lab_id, backend=backend, port=port, endpoint=endpoint)
     render.note(result.reason)
     render.console.print(f"Emulator: [bold]{result.state.backend}[/] at {result.state.url}")
@@ -110,7 +116,7 @@ def start(lab_id, backend, endpoint, port):
 
 
 @cli.command()
-@click.argument("lab_id", metavar="[LAB]", required=False)
+@click.argument("lab_id", metavar="[LAB]", required=False, shell_complete=complete_lab_ids)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema in README).")
 @click.option("--task", "only", metavar="TASK", help="Check only this task.")
 @click.option("--timeout", type=click.FloatRange(0.5, 600), default=CHECK_TIMEOUT, show_default=True,
@@ -129,7 +135,7 @@ def check(lab_id, as_json, only, timeout):
 
 
 @cli.command()
-@click.argument("lab_id", metavar="[LAB]", required=False)
+@click.argument("lab_id", metavar="[LAB]", required=False, shell_complete=complete_lab_ids)
 @click.option("--interval", type=click.FloatRange(0.2, 60), default=1.0, show_default=True,
               help="Seconds between looks for a change.")
 def watch(lab_id, interval):
@@ -166,12 +172,19 @@ def watch(lab_id, interval):
 
 @cli.command()
 @click.argument("task_id", metavar="[TASK]", required=False)
-@click.option("--lab", "lab_id", metavar="LAB", help="Lab to hint (default: the lab started last).")
-def hint(task_id, lab_id):
+@click.option("--lab", "lab_id", metavar="LAB", help="Lab to hint (default: the lab started last).",
+              shell_complete=complete_lab_ids)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def hint(task_id, lab_id, as_json):
     """Reveal the next hint for the first unfinished task (or TASK)."""
     from labkit import render, session
 
     given = session.next_hint(task_id, lab_id)
+    if as_json:
+        render.print_json({"lab": given.lab.id, "task": given.task_id, "title": given.task_title,
+                           "number": given.number, "count": given.count, "hint": given.text,
+                           "already_passed": given.already_passed})
+        return
     last = " (the worked answer)" if given.number == given.count else ""
     render.console.print(f"[bold]{given.task_title}[/] [dim]\\[{given.task_id}][/]")
     render.console.print(f"Hint {given.number}/{given.count}{last}: {given.text}", soft_wrap=True)
@@ -214,16 +227,12 @@ def status(as_json):
         render.console.print("Emulator: [red]not running[/] (start one with `lab start LAB`)")
     if not entries:
         render.console.print("No lab started yet: `lab list` shows them.")
-    for entry in entries:
-        marker = "*" if entry["current"] else " "
-        done = "complete" if entry["completed_at"] else f"{entry['passed']}/{entry['total']} tasks"
-        render.console.print(
-            f"{marker} [bold]{entry['lab']}[/] {done}, {entry['attempts']} checks, {entry['hints_used']} hints "
-            f"[dim]workspace {entry['workspace']}[/]", soft_wrap=True)
+    else:
+        render.status_table(entries)
 
 
 @cli.command()
-@click.argument("lab_id", metavar="[LAB]", required=False)
+@click.argument("lab_id", metavar="[LAB]", required=False, shell_complete=complete_lab_ids)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def reset(lab_id, yes):
     """Remove LAB's resources from the emulator and forget its progress."""
@@ -240,7 +249,7 @@ def reset(lab_id, yes):
 
 
 @cli.command()
-@click.argument("lab_id", metavar="LAB")
+@click.argument("lab_id", metavar="LAB", shell_complete=complete_lab_ids)
 def solve(lab_id):
     """Apply LAB's reference solution (for demos, facilitators and tests)."""
     from labkit import render, session
@@ -253,7 +262,7 @@ def solve(lab_id):
 
 
 @cli.command()
-@click.argument("lab_id", metavar="[LAB]", required=False)
+@click.argument("lab_id", metavar="[LAB]", required=False, shell_complete=complete_lab_ids)
 @click.argument("name", metavar="[REPORT]", required=False)
 def report(lab_id, name):
     """Print a lab's read-only review report (e.g. s3-security's access review)."""
@@ -277,7 +286,8 @@ SHELL_ONLY_ENV = {"DISABLE_DEPRECATION_NOTICE": "1"}
 
 @cli.command()
 @click.option("--unset", is_flag=True, help="Print the commands that undo `eval \"$(lab env)\"`.")
-def env(unset):
+@click.option("--json", "as_json", is_flag=True, help="The variables as a JSON object.")
+def env(unset, as_json):
     """Print shell exports that point the AWS CLI, awslocal and boto3 at the emulator.
 
     Use: eval "$(lab env)"
@@ -289,6 +299,11 @@ def env(unset):
         click.echo("unset " + " ".join(names))
         return
     endpoint, _ = emulator.require_endpoint()
+    if as_json:
+        from labkit import render
+
+        render.print_json(endpoint.environment())
+        return
     for name, value in {**endpoint.environment(), **SHELL_ONLY_ENV}.items():
         click.echo(f"export {name}={shlex.quote(value)}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from rich.console import Console
@@ -34,6 +35,32 @@ def lab_table(rows: list[dict]) -> None:
     for row in rows:
         table.add_row(row["id"], row["title"], ", ".join(row["services"]), str(row["minutes"]), row["progress"])
     console.print(table)
+
+
+def status_table(entries: list[dict]) -> None:
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("", "lab", "progress", "checks", "hints"):
+        table.add_column(column)
+    table.add_column("workspace", overflow="fold")
+    for entry in entries:
+        done = "[green]complete[/]" if entry["completed_at"] else f"{entry['passed']}/{entry['total']} tasks"
+        table.add_row("*" if entry["current"] else "", entry["lab"], done, str(entry["attempts"]),
+                      str(entry["hints_used"]), entry["workspace"])
+    console.print(table)
+    console.print("[dim]* the current lab: `lab check` and `lab hint` use it when you name none[/]")
+
+
+@contextlib.contextmanager
+def spinner(text: str):
+    """A spinner with elapsed seconds while something slow runs (silent without a terminal)."""
+    if not console.is_terminal:
+        yield
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn(text), TimeElapsedColumn(), console=console, transient=True) as bar:
+        bar.add_task(text, total=None)
+        yield
 
 
 def task_list(lab, passed: set[str]) -> None:

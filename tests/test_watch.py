@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -43,7 +44,8 @@ def test_a_change_made_with_boto3_turns_the_task_green_within_two_seconds(lab_ho
     finally:
         watch.close()
     assert watch.exitstatus == 0
-    assert "2 hints" in run_lab("status").stdout
+    status = json.loads(run_lab("status", "--json").stdout)
+    assert status["labs"][0]["hints_used"] == 2
 
 
 def test_completion_shows_the_message_and_exits_zero(lab_home):

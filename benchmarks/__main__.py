@@ -53,6 +53,43 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+engines_with_watch = ["ministack"]
+
+
+def measure_watch(env: dict, idle_seconds: float) -> list[tuple[str, float, str]]:
+    """`lab watch` on a fresh sns-fanout: CPU while nothing changes, then change-to-green time."""
+    import boto3
+
+    must(lab("reset", "sns-fanout", "--yes", env=env)[1])
+    must(lab("start", "sns-fanout", env=env)[1])
+    state = json.loads((Path(env["LAB_HOME"]) / "emulator.json").read_text())
+    watcher = subprocess.Popen([sys.executable, str(REPO / "lab.py"), "watch"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        for line in watcher.stdout:
+            if "tasks pass" in line:
+                break
+        process, emulator_process = psutil.Process(watcher.pid), psutil.Process(state["pid"])
+        process.cpu_percent(), emulator_process.cpu_percent()
+        time.sleep(idle_seconds)
+        idle_cpu, emulator_cpu = process.cpu_percent(), emulator_process.cpu_percent()
+        sns = boto3.client("sns", endpoint_url=state["url"], region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        changed = time.perf_counter()
+        sns.create_topic(Name="RideCompleted", Tags=[{"Key": "Project", "Value": "rides"}])
+        for line in watcher.stdout:
+            if "2/7 tasks pass" in line:
+                break
+        latency = time.perf_counter() - changed
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+    return [
+        ("watch idle CPU", idle_cpu, f"% of one core over {idle_seconds:g} s (emulator meanwhile: {emulator_cpu:.1f} %)"),
+        ("watch change-to-green", latency, "s from create-topic to the task shown passing"),
+    ]
+
+
 def measure_engine(engine: str, repeats: int, labs: list[str]) -> list[tuple[str, float, str]]:
     from labkit.backends import free_port
 
@@ -79,6 +116,8 @@ def measure_engine(engine: str, repeats: int, labs: list[str]) -> list[tuple[str
                 wall, api = median(walls), median(apis)
                 rows.append((f"check {lab_id} [{engine}]", wall, f"s inside lab; process {median(processes):.2f} s"))
                 rows.append((f"  raw API time [{engine}]", api, f"s; overhead ratio wall/API = {wall / api:.2f}x"))
+            if engine == engines_with_watch[0]:
+                rows.extend(measure_watch(env, idle_seconds=5 if repeats == 1 else 15))
             state = json.loads((Path(home) / "emulator.json").read_text())
             process = psutil.Process(state["pid"])
             rss = sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])

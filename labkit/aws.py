@@ -39,6 +39,9 @@ _CREDENTIAL_VARS = (
 )
 
 
+LEARNER_RETRIES = {"AWS_MAX_ATTEMPTS": "2", "AWS_RETRY_MODE": "standard"}
+
+
 def is_loopback_url(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     if host == "localhost" or host.endswith(".localhost"):
@@ -176,11 +179,14 @@ class ClientFactory:
         """The guarded boto3 session learner code gets as boto3's default (one per factory)."""
         with self._lock:
             if self._learner_session is None:
+                botocore_session = _isolated_botocore_session()
+                botocore_session.set_config_variable("max_attempts", 2)
+                botocore_session.set_config_variable("retry_mode", "standard")
                 session = boto3.session.Session(
                     aws_access_key_id=self.endpoint.access_key,
                     aws_secret_access_key=DUMMY_SECRET,
                     region_name=self.endpoint.region,
-                    botocore_session=_isolated_botocore_session(),
+                    botocore_session=botocore_session,
                 )
                 session._session.register("before-send", self._guard)
                 session._session.register("before-send", self.meter.before_send)
@@ -197,12 +203,16 @@ def learner_code_environment(factory: ClientFactory):
     we swap in our guarded one, and point the environment at the emulator for
     code that builds its own session.
     """
-    saved_env = {name: os.environ.get(name) for name in (*_CREDENTIAL_VARS, *factory.endpoint.environment())}
+    saved_env = {name: os.environ.get(name)
+                 for name in (*_CREDENTIAL_VARS, *factory.endpoint.environment(), *LEARNER_RETRIES)}
     saved_session = boto3.DEFAULT_SESSION
     try:
         for name in _CREDENTIAL_VARS:
             os.environ.pop(name, None)
         os.environ.update(factory.endpoint.environment())
+        # Sessions the learner builds themselves read these: fail fast rather than
+        # retry with backoff past the check's time limit when the emulator errs.
+        os.environ.update(LEARNER_RETRIES)
         boto3.DEFAULT_SESSION = factory.learner_session()
         yield
     finally:

@@ -145,6 +145,8 @@ class WatchView:
     def _refresh(self):
         if self.live is not None:
             self.live.update(self._render())
+        else:
+            console.file.flush()  # line mode into a pipe: each update must reach the reader now
 
     def update(self, event, clock: str) -> None:
         if event.emulator_down:

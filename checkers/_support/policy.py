@@ -9,6 +9,14 @@ Conditions: the String*, Numeric*, Date*, Bool, Arn*, IpAddress/NotIpAddress,
 Null operators, the ...IfExists suffix and the ForAnyValue:/ForAllValues:
 set prefixes, with case-insensitive keys and ${...} policy variables. A
 missing key makes a positive operator false and a negated operator true.
+
+Principals: "*" matches everyone, anonymous callers included; {"AWS": "*"}
+matches every AWS identity. An account ("123456789012" or its :root ARN)
+matches every identity of that account, and a role ARN matches the role's
+assumed-role sessions (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION). In
+NotPrincipal neither shortcut applies, as AWS documents: a Deny with
+NotPrincipal only spares a caller whose own ARN (for a role, the session ARN)
+and whose account are both listed.
 """
 
 from __future__ import annotations
@@ -98,21 +106,55 @@ def _principal_matches(element, principal) -> bool:
     if principal == "*":  # anonymous caller: only a wildcard principal matches
         return any(value == "*" for value in _flatten(element.values()))
     for kind, values in element.items():
-        for value in _as_list(values):
+        for value in map(str, _as_list(values)):
             if value == "*" and kind == "AWS":
                 return True
-            wanted = principal.get(kind)
-            if wanted is None:
-                continue
-            if value == wanted:
-                return True
-            # "arn:aws:iam::111122223333:root" or "111122223333" names the whole account.
-            account = _account_of(value)
-            if kind == "AWS" and account and _account_of(wanted) == account and (
-                value.endswith(":root") or value.isdigit()
-            ):
-                return True
+            for wanted in _as_list(principal.get(kind)):
+                if value == wanted:
+                    return True
+                if kind != "AWS":
+                    continue
+                # "arn:aws:iam::111122223333:root" or "111122223333" names the whole account.
+                account = _account_of(value)
+                if account and _account_of(wanted) == account and (value.endswith(":root") or value.isdigit()):
+                    return True
+                session_role = _role_of_session(wanted)
+                if session_role and session_role == _role_name_of(value) and _account_of(wanted) == account:
+                    return True
     return False
+
+
+def _not_principal_spares(element, principal) -> bool:
+    """Whether NotPrincipal names this caller: its own ARN and its account, exactly."""
+    if element == "*":
+        return True
+    if not isinstance(element, dict) or principal == "*":
+        return False  # an anonymous caller is never named
+    for kind, wanted_values in principal.items():
+        listed = [str(v) for v in _as_list(element.get(kind))]
+        if "*" in listed:
+            continue
+        for wanted in _as_list(wanted_values):
+            if wanted not in listed:
+                return False
+            account = _account_of(wanted) if kind == "AWS" else None
+            if account and not wanted.endswith(":root") and not (
+                account in listed or f"arn:aws:iam::{account}:root" in listed
+            ):
+                return False
+    return True
+
+
+def _role_of_session(arn: str) -> str | None:
+    """'NAME' for arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION."""
+    match = re.fullmatch(r"arn:aws[\w-]*:sts::\d{12}:assumed-role/([^/]+)/[^/]+", str(arn or ""))
+    return match.group(1) if match else None
+
+
+def _role_name_of(arn: str) -> str | None:
+    """'NAME' for arn:aws:iam::ACCOUNT:role/PATH/NAME (the path is not part of a session ARN)."""
+    match = re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:role/(?:.*/)?([^/]+)", str(arn or ""))
+    return match.group(1) if match else None
 
 
 def _flatten(values):
@@ -121,9 +163,10 @@ def _flatten(values):
 
 
 def _account_of(arn_or_id: str) -> str | None:
-    if re.fullmatch(r"\d{12}", arn_or_id or ""):
+    arn_or_id = str(arn_or_id or "")
+    if re.fullmatch(r"\d{12}", arn_or_id):
         return arn_or_id
-    parts = (arn_or_id or "").split(":")
+    parts = arn_or_id.split(":")
     return parts[4] if len(parts) > 5 and parts[4] else None
 
 
@@ -227,7 +270,7 @@ def _conditions_hold(conditions: dict | None, context: dict) -> bool:
 def statement_applies(statement: dict, request: Request, context: dict) -> bool:
     if "Principal" in statement and not _principal_matches(statement["Principal"], request.principal):
         return False
-    if "NotPrincipal" in statement and _principal_matches(statement["NotPrincipal"], request.principal):
+    if "NotPrincipal" in statement and _not_principal_spares(statement["NotPrincipal"], request.principal):
         return False
     if "Action" in statement and not _action_matches(statement["Action"], request.action):
         return False
@@ -255,3 +298,64 @@ def evaluate(document: str | dict, request: Request) -> Decision:
     if allow:
         return Decision(ALLOW, allow, f"allowed by {allow}")
     return Decision(IMPLICIT_DENY, None, "no statement allows it")
+
+
+def applicable_statements(document: str | dict, request: Request) -> list[tuple[str, dict]]:
+    """Every statement that applies to the request, as (name, statement), in order.
+
+    For explanations: evaluate() stops at the first Deny, a message may want them all.
+    """
+    policy = parse(document)
+    context = {key.lower(): value for key, value in request.context.items()}
+    return [
+        (_name(statement, index), statement)
+        for index, statement in enumerate(policy["Statement"], 1)
+        if statement_applies(statement, request, context)
+    ]
+
+
+def account_of(arn_or_id: str) -> str | None:
+    """The 12-digit account of an ARN or account id, or None."""
+    return _account_of(arn_or_id)
+
+
+def statement_names(document: str | dict) -> list[tuple[str, dict]]:
+    """(name, statement) for every statement: its Sid, or "statement N"."""
+    return [(_name(statement, index), statement) for index, statement in enumerate(parse(document)["Statement"], 1)]
+
+
+def resource_covers(statement: dict, resource: str) -> bool:
+    """Whether the statement's Resource/NotResource covers this ARN."""
+    if "Resource" in statement:
+        return _resource_matches(statement["Resource"], resource)
+    if "NotResource" in statement:
+        return not _resource_matches(statement["NotResource"], resource)
+    return False
+
+
+def action_covers(statement: dict, action: str) -> bool:
+    """Whether the statement's Action/NotAction covers this action."""
+    if "Action" in statement:
+        return _action_matches(statement["Action"], action)
+    if "NotAction" in statement:
+        return not _action_matches(statement["NotAction"], action)
+    return False
+
+
+def condition_entries(statement: dict) -> list[tuple[str, str, list]]:
+    """(operator, key, values) for each condition of the statement, keys as written."""
+    entries = []
+    for operator, pairs in (statement.get("Condition") or {}).items():
+        if isinstance(pairs, dict):
+            for key, values in pairs.items():
+                entries.append((operator, key, _as_list(values)))
+    return entries
+
+
+def describe_conditions(statement: dict) -> str:
+    """'Bool aws:SecureTransport = false and StringNotEquals aws:SourceVpce = vpce-1', or 'no condition'."""
+    parts = [
+        f"{operator} {key} = {', '.join(str(v).lower() if isinstance(v, bool) else str(v) for v in values)}"
+        for operator, key, values in condition_entries(statement)
+    ]
+    return " and ".join(parts) or "no condition"

@@ -91,14 +91,19 @@ def show(lab_id, path_only, as_json):
               help="auto: LocalStack when a Docker daemon answers, else embedded ministack.")
 @click.option("--endpoint", metavar="URL", help="Use an emulator already running at URL (external backend).")
 @click.option("--port", type=click.IntRange(1, 65535), help=f"Port for a new emulator (default {DEFAULT_PORT}).")
-def start(lab_id, backend, endpoint, port):
+@click.option("--allow-remote", is_flag=True,
+              help="Allow an --endpoint on another machine (a workshop server); loopback needs no flag.")
+@click.option("--access-key", metavar="ACCOUNT_ID",
+              help="Sign as this 12-digit account on a shared emulator (a workshop's `lab cohort serve`).")
+def start(lab_id, backend, endpoint, port, allow_remote, access_key):
     """Start the emulator (if needed), set up LAB and show its tasks."""
     from labkit import render, session
     from labkit.progress import ProgressStore
 
     started = time.perf_counter()
     with render.spinner("Starting the emulator and setting up the lab"):
-        result = session.start_lab(lab_id, backend=backend, port=port, endpoint=endpoint)
+        result = session.start_lab(lab_id, backend=backend, port=port, endpoint=endpoint, access_key=access_key,
+                                   allow_remote=allow_remote)
     render.note(result.reason)
     render.console.print(f"Emulator: [bold]{result.state.backend}[/] at {result.state.url}")
     render.console.print(f"Lab: [bold]{result.lab.spec.title}[/] ({result.lab.id}, about {result.lab.spec.minutes} min)")
@@ -343,6 +348,9 @@ def worklog(week, number, fmt, as_json):
         render.print_json(worklog_module.page_json(page))
     else:
         click.echo(worklog_module.page_markdown(page), nl=False)
+
+
+
 
 
 def main():

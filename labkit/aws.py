@@ -85,7 +85,7 @@ def ensure_allowed(url: str, allow_remote: bool) -> None:
     if not allow_remote and not is_loopback_url(url):
         raise UnsafeEndpoint(
             f"Refusing to send AWS requests to {parts.hostname}: it is not this machine.",
-            fix=f"pass it explicitly with `lab start LAB --endpoint {url}` if you trust it",
+            fix=f"if it is a workshop server you trust, run `lab start LAB --endpoint {url} --allow-remote`",
         )
 
 

@@ -78,10 +78,11 @@ def ensure_running(
     port: int | None = None,
     endpoint: str | None = None,
     access_key: str | None = None,
+    allow_remote: bool = False,
 ) -> tuple[EmulatorState, str]:
     """Reuse the running emulator or start one; returns its state and what was done."""
     if endpoint:
-        return _use_external(endpoint, access_key or "test")
+        return _use_external(endpoint, access_key or "test", allow_remote)
 
     existing = current_state()
     if existing is not None:
@@ -112,16 +113,16 @@ def ensure_running(
     return state, reason
 
 
-def _use_external(url: str, access_key: str) -> tuple[EmulatorState, str]:
+def _use_external(url: str, access_key: str, allow_remote: bool) -> tuple[EmulatorState, str]:
     url = url.rstrip("/")
-    ensure_allowed(url, allow_remote=True)  # the user named it: only its form is checked
+    ensure_allowed(url, allow_remote)  # another machine only with --allow-remote
     if not http_answers(url, timeout=3):
         raise EmulatorError(f"Nothing answers at {url}.", fix="start that emulator, or drop --endpoint")
     state = EmulatorState(
         backend="external",
         url=url,
         started_at=datetime.now(timezone.utc).isoformat(),
-        allow_remote=True,
+        allow_remote=allow_remote,
         access_key=access_key,
     )
     _save(state)

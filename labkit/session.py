@@ -44,11 +44,13 @@ class StartResult:
 
 
 def start_lab(lab_id: str, backend: str = "auto", port: int | None = None, endpoint: str | None = None,
-              store: ProgressStore | None = None, access_key: str | None = None) -> StartResult:
+              store: ProgressStore | None = None, access_key: str | None = None,
+              allow_remote: bool = False) -> StartResult:
     lab = catalog.get(lab_id)  # validate before starting anything
     checker = lab.checker()
     store = store or ProgressStore()
-    state, reason = emulator.ensure_running(backend, port=port, endpoint=endpoint, access_key=access_key)
+    state, reason = emulator.ensure_running(backend, port=port, endpoint=endpoint, access_key=access_key,
+                                            allow_remote=allow_remote)
     ws, copied = workspace.prepare(lab)
     if checker.setup_fn:
         checker.setup_fn(make_context(lab, state))

@@ -88,3 +88,9 @@ def test_check_exit_codes_follow_the_contract(lab_home):
 def test_stop_with_nothing_running_is_a_calm_no_op(empty_home):
     result = run_lab("stop")
     assert result.returncode == 0 and "No emulator is running" in result.stdout
+
+
+def test_an_endpoint_on_another_machine_needs_allow_remote(empty_home):
+    result = run_lab("start", "sns-fanout", "--endpoint", "http://10.1.2.3:4566")
+    assert_one_clear_error(result, 2, "Refusing to send AWS requests to 10.1.2.3", "--allow-remote")
+    assert emulator.current_state() is None

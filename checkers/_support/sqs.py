@@ -2,8 +2,9 @@
 
 `collect_probes` reads queues until the expected probe messages have arrived
 (or a grace period ends), deletes only messages that carry this check's run id,
-and hands every other message straight back (visibility 0), so queue contents
-are as they were. Their ApproximateReceiveCount does go up by one: SQS offers
+and hands every other message back (visibility 0), so queue contents are as
+they were. Probes of a concurrent check go back at once, so two checks never
+starve each other. Their ApproximateReceiveCount does go up by one: SQS offers
 no read that avoids it.
 """
 
@@ -45,8 +46,11 @@ def queue_attributes(sqs, url: str) -> dict:
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
 
 
-def decode(message: dict, probe_key: str, run_id: str) -> Delivery | None:
-    """A Delivery when the message is one of this run's probes (raw or in an SNS envelope)."""
+PROBE_PREFIX = "chk-"  # every check run's id starts with it (labkit.checks.CheckContext.run_id)
+
+
+def decode(message: dict, probe_key: str) -> Delivery | None:
+    """A Delivery when the message is a probe of any check run (raw or in an SNS envelope)."""
     try:
         body = json.loads(message["Body"])
     except (TypeError, ValueError):
@@ -72,7 +76,7 @@ def decode(message: dict, probe_key: str, run_id: str) -> Delivery | None:
             for name, value in (message.get("MessageAttributes") or {}).items()
         }
     probe_id = str(body.get(probe_key, ""))
-    if not probe_id.startswith(run_id):
+    if not probe_id.startswith(PROBE_PREFIX):
         return None
     return Delivery(probe_id, "envelope" if envelope else "raw", body, attributes, envelope)
 
@@ -103,17 +107,20 @@ def collect_probes(
                     WaitTimeSeconds=0,
                     MessageAttributeNames=["All"],
                 )
-                mine = []
+                mine, theirs = [], []
                 for message in response.get("Messages", []):
-                    delivery = decode(message, probe_key, run_id)
-                    if delivery is None:
+                    delivery = decode(message, probe_key)
+                    if delivery is None:  # the learner's: held until we are done, then handed back
                         held[name].append(message["ReceiptHandle"])
                         reads[name].foreign_seen += 1
-                        continue
-                    reads[name].deliveries[delivery.probe_id] = delivery
-                    mine.append(message["ReceiptHandle"])
-                    news = True
+                    elif not delivery.probe_id.startswith(run_id):  # a concurrent check's: back at once
+                        theirs.append(message["ReceiptHandle"])
+                    else:
+                        reads[name].deliveries[delivery.probe_id] = delivery
+                        mine.append(message["ReceiptHandle"])
+                        news = True
                 _delete(sqs, url, mine)
+                _release(sqs, url, theirs)
             if news:
                 last_news, settled_sweeps = time.monotonic(), 0
                 continue

@@ -33,3 +33,13 @@ def test_every_shipped_lab_is_in_the_readme_table():
     for folder in (REPO / "labs").iterdir():
         if (folder / "lab.yaml").is_file():
             assert f"| `{folder.name}` |" in readme, folder.name
+
+
+def test_the_backend_matrix_covers_every_task_of_every_lab():
+    from labkit import catalog
+
+    matrix = (REPO / "docs" / "backends.md").read_text()
+    for lab in catalog.all_labs():
+        assert f"## {lab.id}:" in matrix, f"rerun tools/backend_matrix.py: {lab.id} is missing"
+        for task in lab.spec.tasks:
+            assert f"| `{task.id}`" in matrix, f"rerun tools/backend_matrix.py: {lab.id}/{task.id} is missing"

@@ -69,14 +69,18 @@ def list_labs(as_json):
 @cli.command()
 @click.argument("lab_id", metavar="LAB", shell_complete=complete_lab_ids)
 @click.option("--path", "path_only", is_flag=True, help="Print the lab's folder and nothing else.")
+@click.option("--workspace", "workspace_only", is_flag=True, help="Print your workspace folder for the lab.")
 @click.option("--json", "as_json", is_flag=True, help="The lab's metadata and tasks as JSON.")
-def show(lab_id, path_only, as_json):
+def show(lab_id, path_only, workspace_only, as_json):
     """Show a lab's guide and tasks."""
     from labkit import catalog, render
+    from labkit.workspace import workspace_for
 
     lab = catalog.get(lab_id)
     if path_only:
         click.echo(str(lab.folder))
+    elif workspace_only:
+        click.echo(str(workspace_for(lab.id)))
     elif as_json:
         render.print_json(lab.spec.model_dump())
     else:

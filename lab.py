@@ -57,7 +57,10 @@ def list_labs(as_json):
 
     store = ProgressStore()
     rows = []
-    for lab in catalog.all_labs():
+    labs, problems = catalog.scan()
+    for problem in problems:
+        render.error(f"skipped an invalid lab: {problem}")
+    for lab in labs:
         progress = store.lab_progress(lab.id)
         done = len(progress.first_passes) if progress else 0
         state = "not started" if not progress else ("complete" if progress.completed_at else f"{done}/{len(lab.spec.tasks)}")
@@ -251,6 +254,10 @@ def reset(lab_id, yes):
 
     store = ProgressStore()
     lab = session.resolve_lab(lab_id, store)
+    if not yes and not sys.stdin.isatty():
+        from labkit.errors import BadInput
+
+        raise BadInput(f"`lab reset {lab.id}` asks before deleting; pass --yes to reset without a prompt.")
     if not yes:
         click.confirm(f"Remove {lab.id}'s resources and all its progress? Your workspace files are kept.", abort=True)
     session.reset_lab(lab.id, store)

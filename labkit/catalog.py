@@ -201,5 +201,16 @@ def get(lab_id: str) -> Lab:
     return load_lab(find_folder(lab_id))
 
 
+def scan() -> tuple[list[Lab], list[LabFormatError]]:
+    """Every valid lab, and the problem with each invalid one (one broken lab hides no other)."""
+    labs, problems = [], []
+    for lab_id in lab_ids():
+        try:
+            labs.append(load_lab(find_folder(lab_id)))
+        except LabFormatError as problem:
+            problems.append(problem)
+    return labs, problems
+
+
 def all_labs() -> list[Lab]:
-    return [load_lab(find_folder(lab_id)) for lab_id in lab_ids()]
+    return scan()[0]

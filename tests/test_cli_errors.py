@@ -94,3 +94,18 @@ def test_an_endpoint_on_another_machine_needs_allow_remote(empty_home):
     result = run_lab("start", "sns-fanout", "--endpoint", "http://10.1.2.3:4566")
     assert_one_clear_error(result, 2, "Refusing to send AWS requests to 10.1.2.3", "--allow-remote")
     assert emulator.current_state() is None
+
+
+def test_a_malformed_lab_yaml_is_named_with_its_field(empty_home, tmp_path):
+    folder = tmp_path / "labs" / "broken-lab"
+    folder.mkdir(parents=True)
+    (folder / "lab.yaml").write_text("id: broken-lab\ntitle: A broken lab\nminutes: soon\n")
+    result = run_lab("show", "broken-lab", env={"LAB_PATH": str(tmp_path / "labs")})
+    assert_one_clear_error(result, 2, str(folder / "lab.yaml"), "field '")
+    listing = run_lab("list", env={"LAB_PATH": str(tmp_path / "labs")})  # the other labs still list
+    assert listing.returncode == 0 and "sns-fanout" in listing.stdout
+    assert "skipped an invalid lab" in listing.stderr and "broken-lab" in listing.stderr
+
+
+def test_reset_without_a_terminal_asks_for_yes(empty_home):
+    assert_one_clear_error(run_lab("reset", "sns-fanout"), 2, "pass --yes")

@@ -58,17 +58,33 @@ engines_with_watch = ["ministack"]
 
 def measure_watch(env: dict, idle_seconds: float) -> list[tuple[str, float, str]]:
     """`lab watch` on a fresh sns-fanout: CPU while nothing changes, then change-to-green time."""
+    import queue
+    import re
+    import threading
+
     import boto3
 
     must(lab("reset", "sns-fanout", "--yes", env=env)[1])
     must(lab("start", "sns-fanout", env=env)[1])
     state = json.loads((Path(env["LAB_HOME"]) / "emulator.json").read_text())
-    watcher = subprocess.Popen([sys.executable, str(REPO / "lab.py"), "watch"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, env=env)
+    watcher = subprocess.Popen([sys.executable, str(REPO / "lab.py"), "watch", "sns-fanout"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
+
+    def passed_count(timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                found = re.search(r"checked: (\d+)/\d+ tasks pass", lines.get(timeout=0.2))
+            except queue.Empty:
+                continue
+            if found:
+                return int(found.group(1))
+        raise SystemExit("benchmark step failed: `lab watch` printed no grading in time")
+
     try:
-        for line in watcher.stdout:
-            if "tasks pass" in line:
-                break
+        before = passed_count(30)
         process, emulator_process = psutil.Process(watcher.pid), psutil.Process(state["pid"])
         process.cpu_percent(), emulator_process.cpu_percent()
         time.sleep(idle_seconds)
@@ -77,9 +93,8 @@ def measure_watch(env: dict, idle_seconds: float) -> list[tuple[str, float, str]
                            aws_access_key_id="test", aws_secret_access_key="test")
         changed = time.perf_counter()
         sns.create_topic(Name="RideCompleted", Tags=[{"Key": "Project", "Value": "rides"}])
-        for line in watcher.stdout:
-            if "2/7 tasks pass" in line:
-                break
+        while passed_count(30) <= before:
+            pass
         latency = time.perf_counter() - changed
     finally:
         watcher.terminate()

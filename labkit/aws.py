@@ -110,13 +110,38 @@ def _isolated_botocore_session() -> botocore.session.Session:
 
 
 class ApiMeter:
-    """Adds up the wall time spent inside HTTP round trips (the raw API latency)."""
+    """Adds up the time spent in AWS API calls, two ways.
+
+    `seconds`: each client call from start to parsed response, as any boto3
+    program making the same calls would spend it (the raw API latency).
+    `wire_seconds`: only the HTTP round trips inside those calls.
+    """
 
     def __init__(self):
         self._local = threading.local()
         self._lock = threading.Lock()
         self.seconds = 0.0
+        self.wire_seconds = 0.0
         self.calls = 0
+
+    def call_started(self, context=None, **_):
+        if context is not None:
+            context["lab_call_started"] = time.perf_counter()
+
+    def call_ended(self, context=None, **_):
+        started = (context or {}).pop("lab_call_started", None)
+        if started is None:
+            return
+        with self._lock:
+            self.seconds += time.perf_counter() - started
+            self.calls += 1
+
+    def register(self, events) -> None:
+        events.register("provide-client-params", self.call_started)
+        events.register("after-call", self.call_ended)
+        events.register("after-call-error", self.call_ended)
+        events.register("before-send", self.before_send)
+        events.register("response-received", self.response_received)
 
     def before_send(self, **_):
         self._local.started = time.perf_counter()
@@ -128,8 +153,7 @@ class ApiMeter:
         elapsed = time.perf_counter() - started
         self._local.started = None
         with self._lock:
-            self.seconds += elapsed
-            self.calls += 1
+            self.wire_seconds += elapsed
 
 
 class ClientFactory:
@@ -151,8 +175,7 @@ class ClientFactory:
         self._learner_session: boto3.session.Session | None = None
         self._lock = threading.Lock()
         self._botocore.register("before-send", self._guard)
-        self._botocore.register("before-send", self.meter.before_send)
-        self._botocore.register("response-received", self.meter.response_received)
+        self.meter.register(self._botocore)
 
     def _guard(self, request, **_):
         host = urlsplit(request.url).hostname
@@ -189,8 +212,7 @@ class ClientFactory:
                     botocore_session=botocore_session,
                 )
                 session._session.register("before-send", self._guard)
-                session._session.register("before-send", self.meter.before_send)
-                session._session.register("response-received", self.meter.response_received)
+                self.meter.register(session._session)
                 self._learner_session = session
             return self._learner_session
 

@@ -37,7 +37,8 @@ class LabReport:
     backend: str
     tasks: list[TaskResult] = field(default_factory=list)
     wall_seconds: float = 0.0
-    api_seconds: float = 0.0
+    api_seconds: float = 0.0  # inside AWS client calls (see aws.ApiMeter)
+    wire_seconds: float = 0.0  # of which HTTP round trips
     api_calls: int = 0
     emulator_lost: bool = False
 
@@ -80,6 +81,7 @@ class LabReport:
             "timing": {
                 "wall_seconds": round(self.wall_seconds, 4),
                 "api_seconds": round(self.api_seconds, 4),
+                "wire_seconds": round(self.wire_seconds, 4),
                 "api_calls": self.api_calls,
             },
         }
@@ -119,7 +121,7 @@ def grade(lab, checker, ctx: CheckContext, timeout: float = DEFAULT_TIMEOUT, onl
     ctx.begin_run()
     report = LabReport(lab=lab.id, title=lab.spec.title, backend=ctx.backend)
     meter = ctx.factory.meter
-    api_before, calls_before = meter.seconds, meter.calls
+    api_before, wire_before, calls_before = meter.seconds, meter.wire_seconds, meter.calls
     started = time.perf_counter()
     for task in lab.spec.tasks:
         if only and task.id != only:
@@ -140,5 +142,6 @@ def grade(lab, checker, ctx: CheckContext, timeout: float = DEFAULT_TIMEOUT, onl
         report.tasks.append(TaskResult(task.id, task.title, status, message, task.points, elapsed))
     report.wall_seconds = time.perf_counter() - started
     report.api_seconds = meter.seconds - api_before
+    report.wire_seconds = meter.wire_seconds - wire_before
     report.api_calls = meter.calls - calls_before
     return report

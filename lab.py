@@ -13,6 +13,7 @@ import time
 
 import click
 
+from labkit.cli_types import FiniteRange
 from labkit.defaults import BACKEND_CHOICES, CHECK_TIMEOUT, DEFAULT_PORT
 from labkit.errors import EXIT_EMULATOR, EXIT_OK, EXIT_TASKS_FAILED, LabError
 
@@ -131,7 +132,7 @@ def start(lab_id, backend, endpoint, port, allow_remote, access_key):
 @click.argument("lab_id", metavar="[LAB]", required=False, shell_complete=complete_lab_ids)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema in README).")
 @click.option("--task", "only", metavar="TASK", help="Check only this task.")
-@click.option("--timeout", type=click.FloatRange(0.5, 600), default=CHECK_TIMEOUT, show_default=True,
+@click.option("--timeout", type=FiniteRange(0.5, 600), default=CHECK_TIMEOUT, show_default=True,
               help="Seconds each task's check may take.")
 def check(lab_id, as_json, only, timeout):
     """Grade every task of LAB (default: the lab started last)."""
@@ -148,7 +149,7 @@ def check(lab_id, as_json, only, timeout):
 
 @cli.command()
 @click.argument("lab_id", metavar="[LAB]", required=False, shell_complete=complete_lab_ids)
-@click.option("--interval", type=click.FloatRange(0.2, 60), default=1.0, show_default=True,
+@click.option("--interval", type=FiniteRange(0.2, 60), default=1.0, show_default=True,
               help="Seconds between looks for a change.")
 def watch(lab_id, interval):
     """Re-grade LAB whenever you change something (h: hint, q: quit)."""
@@ -361,7 +362,9 @@ def worklog(week, number, fmt, as_json):
         click.echo(worklog_module.page_markdown(page), nl=False)
 
 
+from labkit.cli_cohort import register as _register_cohort_commands  # noqa: E402 - after every command
 
+_register_cohort_commands(cli)
 
 
 def main():

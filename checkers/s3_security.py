@@ -20,6 +20,7 @@ Probe objects and buckets carry this run's id and are deleted again.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -27,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from checkers._support import policy
 from checkers._support import s3 as s3s
+from checkers._support import sqs as sqs_support
 from checkers._support.s3 import Row
 from labkit.checks import Checker, CheckContext, Fail, expect
 
@@ -145,7 +147,30 @@ def bucket(ctx: CheckContext, name: str) -> s3s.BucketState:
     return state
 
 
+def _stale(when: datetime) -> bool:
+    return (datetime.now(timezone.utc) - when).total_seconds() > sqs_support.STALE_PROBE_SECONDS
+
+
+def sweep_stale_probes(ctx: CheckContext) -> None:
+    """Remove what a check killed or timed out mid-probe left (another run's, over a minute old):
+    probe objects in the lab buckets and probe buckets, one of them public (a fixture: once per check)."""
+    s3 = ctx.client("s3")
+    for bucket in s3.list_buckets().get("Buckets", []):
+        name = bucket["Name"]
+        if name.startswith(f"{PROBE_BUCKET_PREFIX}chk-") and ctx.run_id not in name and _stale(bucket["CreationDate"]):
+            _delete_bucket(s3, name)
+    for name in LAB_BUCKETS:
+        try:
+            leftovers = s3.list_objects_v2(Bucket=name, Prefix="lab-probe/chk-").get("Contents", [])
+        except ClientError:
+            continue  # no such bucket: the checks say so
+        for item in leftovers:
+            if ctx.run_id not in item["Key"] and _stale(item["LastModified"]):
+                s3.delete_object(Bucket=name, Key=item["Key"])
+
+
 def encryption_probes(ctx: CheckContext) -> dict[str, s3s.EncryptionProbe]:
+    ctx.fixture(sweep_stale_probes)
     s3 = ctx.client("s3")
     return {
         name: s3s.probe_default_encryption(s3, name, f"lab-probe/{ctx.run_id}.txt")
@@ -541,9 +566,36 @@ def _delete_bucket(s3, name: str) -> None:
         pass
 
 
+AUDIT_ATTEMPTS, AUDIT_PATIENCE = 4, 5.0
+
+
+def _other_probe_buckets(s3, ctx: CheckContext) -> set[str]:
+    return {b["Name"] for b in s3.list_buckets().get("Buckets", [])
+            if b["Name"].startswith(f"{PROBE_BUCKET_PREFIX}chk-") and ctx.run_id not in b["Name"]}
+
+
+def _call_audit(ctx: CheckContext, function, s3):
+    """Call the learner's audit; again when it raised while another check's probe buckets were
+    about. They come and go, so a bucket the function listed may be gone when it reads its policy
+    (NoSuchBucket): the concurrent check's doing, not the learner's. Before each retry, wait (up to
+    AUDIT_PATIENCE s) for the other checks to remove their probe buckets."""
+    for attempt in range(1, AUDIT_ATTEMPTS + 1):
+        others = _other_probe_buckets(s3, ctx)
+        try:
+            return ctx.call_learner(function)
+        except Fail:
+            others |= _other_probe_buckets(s3, ctx)
+            if attempt == AUDIT_ATTEMPTS or not others:
+                raise
+            deadline = time.monotonic() + AUDIT_PATIENCE
+            while _other_probe_buckets(s3, ctx) and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+
 @checker.task("find-public-buckets")
 def find_public_buckets(ctx: CheckContext) -> str:
     function = ctx.learner_function(AUDIT_FILE, AUDIT_FUNCTION)
+    ctx.fixture(sweep_stale_probes)
     s3 = ctx.client("s3")
     public, private = f"{PROBE_BUCKET_PREFIX}{ctx.run_id}-public", f"{PROBE_BUCKET_PREFIX}{ctx.run_id}-private"
     created = []
@@ -558,7 +610,7 @@ def find_public_buckets(ctx: CheckContext) -> str:
                        f"{exc.response['Error'].get('Message', '')}); is Block Public Access on for the whole account? "
                        "The check needs one public bucket to test your function.") from None
         s3.put_bucket_policy(Bucket=private, Policy=json.dumps(_https_only(private)))
-        result = ctx.call_learner(function)
+        result = _call_audit(ctx, function, s3)
     finally:
         for name in created:
             _delete_bucket(s3, name)
@@ -573,7 +625,7 @@ def find_public_buckets(ctx: CheckContext) -> str:
     expect(private not in probes,
            f"{AUDIT_FUNCTION}() reported {private} as public, but its only statement is a Deny for Principal * "
            "(HTTPS only): a `*` principal makes a bucket public only in an Allow without a restricting condition.")
-    others = sorted(set(names) - {public, private})
+    others = sorted(n for n in set(names) - {public, private} if not n.startswith(f"{PROBE_BUCKET_PREFIX}chk-"))
     return (f"{AUDIT_FUNCTION}() found the public probe bucket and left the private one out"
             + (f" (it also reported {', '.join(others)})." if others else "."))
 

@@ -1,7 +1,7 @@
 """sns-fanout: a RideCompleted topic fanned out to three subscriber queues.
 
 How it is graded:
-- behaviour first: the checker publishes probe rides (fare 12, 50, 80) to the
+- behaviour first: the checker publishes probe rides (fare 12, 49.99, 50, 80, 10000) to the
   topic and reads which queue got which, raw or in the SNS envelope; it also
   calls the learner's `ride_service.complete_ride()` with two probe rides and
   watches them through a private subscription and through the learner's queues;
@@ -13,11 +13,19 @@ Probes carry this run's id and are deleted; other messages are handed back.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
-from checkers._support import policy
-from checkers._support.sqs import QueueRead, collect_probes, queue_arn, queue_attributes, queue_url
-from labkit.checks import Checker, CheckContext, Fail, expect
+from checkers._support import policy, sns_filter
+from checkers._support.sqs import (
+    QueueRead,
+    collect_probes,
+    queue_arn,
+    queue_attributes,
+    queue_url,
+    stale_probe_queues,
+)
+from labkit.checks import Checker, CheckContext, Fail, Inconclusive, expect
 
 checker = Checker("sns-fanout")
 
@@ -31,9 +39,16 @@ NOTIFICATION, ACCOUNTING, EXTRAORDINARY, DLQ = (
 )
 SUBSCRIBER_QUEUES = (NOTIFICATION, ACCOUNTING, EXTRAORDINARY)
 EXTRAORDINARY_FARE = 50
-DIRECT_FARES = (12, 50, 80)  # published by the checker: cheap, on the boundary, expensive
+# Published by the checker: cheap, a cent under the boundary, on it, expensive, very expensive. With
+# fares in cents, a single numeric condition that passes all five is exactly "fare >= 50" up to 10000
+# ("> 49" or "<= 1000" is caught); a filter of several ranges with a gap between probes is not.
+DIRECT_FARES = (12, 49.99, 50, 80, 10000)
 PUBLISHER_FARES = (15, 95)  # published through the learner's complete_ride()
 PUBLISHER_FILE, PUBLISHER_FUNCTION = "ride_service.py", "complete_ride"
+# Learner messages in the lab's queues the probe may have to read past. Receives slow down with
+# queue depth on both engines (ministack scans the queue; moto takes ~0.2 s per receive at 200).
+MAX_WAITING = {"moto": 200}
+DEFAULT_MAX_WAITING = 2000
 
 
 # -- what the emulator holds ---------------------------------------------------------
@@ -46,6 +61,7 @@ class Setup:
     queue_arns: dict[str, str]
     # queue name -> subscriptions whose endpoint is that queue (on any topic)
     subscriptions: dict[str, list[dict]] = field(default_factory=dict)
+    depths: dict[str, int] = field(default_factory=dict)  # queue name -> messages waiting in it
 
     def subscription(self, queue: str) -> dict | None:
         return next((s for s in self.subscriptions.get(queue, []) if s["TopicArn"] == self.topic_arn), None)
@@ -65,13 +81,16 @@ def read_setup(ctx: CheckContext) -> Setup:
     sns, sqs = ctx.client("sns"), ctx.client("sqs")
     topic_arn = next((arn for arn in _topics(sns) if arn.split(":")[-1] == TOPIC), None)
     urls, arns = {}, {}
+    depths = {}
     for name in (*SUBSCRIBER_QUEUES, DLQ):
         url = queue_url(sqs, name)
         if url:
-            urls[name], arns[name] = url, queue_arn(sqs, url)
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"])
+            urls[name], arns[name] = url, attributes["Attributes"]["QueueArn"]
+            depths[name] = int(attributes["Attributes"].get("ApproximateNumberOfMessages") or 0)
     any_arn = topic_arn or next(iter(arns.values()), "arn:aws:sqs:us-east-1:000000000000:x")
     _, _, _, region, account, _ = any_arn.split(":", 5)
-    setup = Setup(account, region, topic_arn, urls, arns)
+    setup = Setup(account, region, topic_arn, urls, arns, depths=depths)
     by_endpoint = {arn: name for name, arn in arns.items()}
     for sub in _all_subscriptions(sns):
         name = by_endpoint.get(sub.get("Endpoint"))
@@ -125,7 +144,14 @@ class Probe:
 
     def arrived(self, queue: str, ride: dict):
         read = self.reads.get(queue)
-        return read.deliveries.get(ride["rideId"]) if read else None
+        delivery = read.deliveries.get(ride["rideId"]) if read else None
+        if delivery is None and read is not None and read.truncated:
+            raise Inconclusive(
+                f"{queue} holds more messages than the check can read past in time (it read {read.foreign_seen} of "
+                f"yours without reaching its probe rides), so it cannot tell whether they arrived; receive and delete "
+                f"your test messages or purge the queue (`awslocal sqs purge-queue --queue-url \"$(awslocal sqs "
+                f"get-queue-url --queue-name {queue} --query QueueUrl --output text)\"`), then check again.")
+        return delivery
 
 
 TAP = "tap"  # our private raw subscription: sees exactly what was published to the topic
@@ -135,9 +161,19 @@ def run_probe(ctx: CheckContext) -> Probe:
     setup = ctx.fixture(read_setup)
     require_topic(setup)
     sns, sqs = ctx.client("sns"), ctx.client("sqs")
+    waiting, limit = sum(setup.depths.values()), MAX_WAITING.get(ctx.backend, DEFAULT_MAX_WAITING)
+    if waiting > limit:
+        # Probe rides would land behind all of them: reading past that many takes longer than a
+        # task may (ministack scans the queue on every receive), and unread probes would stay.
+        counts = ", ".join(f"{name} {count}" for name, count in setup.depths.items() if count)
+        raise Inconclusive(
+            f"Your queues hold {waiting} messages ({counts}): more than the {limit} the check can read past "
+            "to find its probe rides, so it publishes none and cannot test delivery. Receive and delete your test "
+            "messages or purge the queues (`awslocal sqs purge-queue --queue-url URL`), then check again.")
     direct = {fare: probe_ride(ctx, "d", fare) for fare in DIRECT_FARES}
     learner = {fare: probe_ride(ctx, "l", fare) for fare in PUBLISHER_FARES}
 
+    sweep_stale_taps(ctx)
     tap_url = sqs.create_queue(QueueName=f"lab-probe-{ctx.run_id}")["QueueUrl"]
     tap_sub = sns.subscribe(
         TopicArn=setup.topic_arn,
@@ -169,11 +205,28 @@ def run_probe(ctx: CheckContext) -> Probe:
                 ride_id in reads[queue].deliveries for queue, ids in should_arrive.items() for ride_id in ids
             ),
             grace=ctx.delivery_grace,
+            private={TAP},  # our own tap: other runs' probes in it are nobody's
         )
     finally:
         sns.unsubscribe(SubscriptionArn=tap_sub)
         sqs.delete_queue(QueueUrl=tap_url)
     return Probe(direct, learner, publisher_failure, reads)
+
+
+def sweep_stale_taps(ctx: CheckContext) -> None:
+    """Remove the tap queue and subscription of a check that was killed or timed out mid-probe
+    (created more than a minute ago by another run), so an interrupted check leaves no trace."""
+    sns, sqs = ctx.client("sns"), ctx.client("sqs")
+    stale = [url for url in stale_probe_queues(sqs, ctx.run_id)
+             if re.fullmatch(r"lab-probe-chk-[0-9a-f]+", url.rsplit("/", 1)[-1])]  # taps only, not other labs' probes
+    if not stale:
+        return
+    arns = {queue_arn(sqs, url): url for url in stale}
+    for sub in _all_subscriptions(sns):
+        if sub.get("Endpoint") in arns and sub["SubscriptionArn"].startswith("arn:"):
+            sns.unsubscribe(SubscriptionArn=sub["SubscriptionArn"])
+    for url in stale:
+        sqs.delete_queue(QueueUrl=url)
 
 
 def _expected_arrivals(setup: Setup, direct: dict, learner: dict) -> dict[str, set[str]]:
@@ -351,7 +404,15 @@ def extraordinary_subscriber(ctx: CheckContext) -> str:
         r["fare"] == EXTRAORDINARY_FARE for r in missing) else ""
     expect(not missing, f"{EXTRAORDINARY} missed the ride with fare {_fares(missing)} (filter {filter_policy}).{boundary}")
     scope = attributes.get("FilterPolicyScope") or "MessageAttributes"
-    return f"{EXTRAORDINARY} receives only rides with fare >= {EXTRAORDINARY_FARE} (probes {_fares(arrived)} of {_fares(rides)}; scope {scope})."
+    wrong = sns_filter.mismatches(filter_policy, scope, lambda fare: probe_ride(ctx, "s", fare),
+                                  lambda fare: fare >= EXTRAORDINARY_FARE, extra=DIRECT_FARES)
+    if wrong:
+        fare, matched = wrong[0]
+        raise Fail(f"The probes arrived as expected, but your filter {filter_policy} would "
+                   f"{'let through' if matched else 'drop'} a ride with fare {fare:g}; "
+                   f"extraordinary rides are exactly those with fare >= {EXTRAORDINARY_FARE}.")
+    return (f"{EXTRAORDINARY} receives only rides with fare >= {EXTRAORDINARY_FARE} (probes {_fares(arrived)} "
+            f"of {_fares(rides)}, and every boundary of your filter; scope {scope}).")
 
 
 @checker.task("publisher")

@@ -41,7 +41,7 @@ from botocore.exceptions import ClientError
 
 from checkers._support import scaling
 from checkers._support.scaling import ABOVE, BELOW, Alarm, Fleet, Simulator, StepPolicy, metric_key
-from checkers._support.sqs import queue_arn, queue_attributes, queue_url
+from checkers._support.sqs import queue_arn, queue_attributes, queue_url, stale_probe_queues
 from labkit.checks import Checker, CheckContext, Fail, expect
 
 checker = Checker("sqs-scaling")
@@ -78,6 +78,15 @@ OTHER_METRICS = {
 
 def probe_name(ctx: CheckContext, suffix: str) -> str:
     return f"lab-probe-{ctx.run_id}-{suffix}"
+
+
+def sweep_stale_probes(ctx: CheckContext) -> None:
+    """Delete the probe queues of a check that was killed or timed out mid-probe (another run's,
+    over a minute old), so an interrupted check leaves no trace (a fixture: once per check)."""
+    sqs = ctx.client("sqs")
+    for url in stale_probe_queues(sqs, ctx.run_id):
+        if url.rsplit("/", 1)[-1].endswith(tuple(f"-{suffix}" for suffix in PROBE_SUFFIXES)):
+            sqs.delete_queue(QueueUrl=url)
 
 
 def _json_object(value) -> dict | None:
@@ -175,6 +184,7 @@ class RedriveProbe:
 def redrive_probe(ctx: CheckContext, max_receive_count) -> RedriveProbe:
     """A probe queue with the learner's maxReceiveCount (as stored) and a probe DLQ: receive a job
     without deleting it until SQS sets it aside."""
+    ctx.fixture(sweep_stale_probes)
     sqs = ctx.client("sqs")
     dlq_url = sqs.create_queue(QueueName=probe_name(ctx, "redrive-dlq"))["QueueUrl"]
     url = None
@@ -294,6 +304,7 @@ def publisher_probe(ctx: CheckContext) -> PublisherProbe:
     require_group(fleet)
     publish = ctx.learner_function(PUBLISHER_FILE, PUBLISHER_FUNCTION)
     sqs, cloudwatch = ctx.client("sqs"), ctx.client("cloudwatch")
+    ctx.fixture(sweep_stale_probes)
     name = probe_name(ctx, "backlog")
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     try:
@@ -529,6 +540,7 @@ def worker_probe(ctx: CheckContext) -> WorkerProbe:
     """Run the learner's process_batch() on a probe queue (VisibilityTimeout 0, maxReceiveCount 1, its
     own probe DLQ) holding 3 good jobs, 1 job whose handler raises and 1 message that is not JSON."""
     process_batch = ctx.learner_function(WORKER_FILE, WORKER_FUNCTION)
+    ctx.fixture(sweep_stale_probes)
     sqs = ctx.client("sqs")
     run = ctx.run_id
     probe = WorkerProbe(good=[f"{run}-good-{n}" for n in (1, 2, 3)], failing=f"{run}-fails", poison=f"{run}-not-json")

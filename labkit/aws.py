@@ -217,30 +217,65 @@ class ClientFactory:
             return self._learner_session
 
 
+# Sessions learner code builds itself must not read the learner's own AWS config:
+# a [default] profile's endpoint_url or ignore_configured_endpoint_urls would send
+# them past AWS_ENDPOINT_URL, to AWS.
+LEARNER_FILES = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+# Variables that would send a session past AWS_ENDPOINT_URL (besides AWS_ENDPOINT_URL_<SERVICE>).
+_ENDPOINT_OVERRIDES = ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",)
+
+# The environment is the process's: learner code running in several threads at once (a
+# check that timed out is still running while the next one starts) shares one swap,
+# undone only when the last of them returns.
+_learner_lock = threading.Lock()
+_learner_active: list = []  # [token, factory] per running block, oldest first
+_learner_saved: tuple[dict, object] | None = None  # the process's own variables and default session
+
+
+def _service_endpoint_vars() -> list[str]:
+    return [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")]
+
+
+def _apply_learner_environment(factory: "ClientFactory") -> None:
+    for name in (*_CREDENTIAL_VARS, *_ENDPOINT_OVERRIDES, *_service_endpoint_vars()):
+        os.environ.pop(name, None)
+    os.environ.update(factory.endpoint.environment())
+    # Sessions the learner builds themselves read these: fail fast rather than
+    # retry with backoff past the check's time limit when the emulator errs.
+    os.environ.update(LEARNER_RETRIES)
+    os.environ.update(LEARNER_FILES)
+    boto3.DEFAULT_SESSION = factory.learner_session()
+
+
 @contextlib.contextmanager
 def learner_code_environment(factory: ClientFactory):
     """Run learner code against the emulator and nothing else.
 
     ``boto3.client(...)`` inside learner code uses boto3's default session:
     we swap in our guarded one, and point the environment at the emulator for
-    code that builds its own session.
+    code that builds its own session (with no config file, no credentials file
+    and no per-service endpoint variable that could route it elsewhere).
     """
-    saved_env = {name: os.environ.get(name)
-                 for name in (*_CREDENTIAL_VARS, *factory.endpoint.environment(), *LEARNER_RETRIES)}
-    saved_session = boto3.DEFAULT_SESSION
+    global _learner_saved
+    token = [object(), factory]
+    with _learner_lock:
+        if not _learner_active:
+            names = {*_CREDENTIAL_VARS, *_ENDPOINT_OVERRIDES, *_service_endpoint_vars(),
+                     *factory.endpoint.environment(), *LEARNER_RETRIES, *LEARNER_FILES}
+            _learner_saved = ({name: os.environ.get(name) for name in names}, boto3.DEFAULT_SESSION)
+        _learner_active.append(token)
+        _apply_learner_environment(factory)
     try:
-        for name in _CREDENTIAL_VARS:
-            os.environ.pop(name, None)
-        os.environ.update(factory.endpoint.environment())
-        # Sessions the learner builds themselves read these: fail fast rather than
-        # retry with backoff past the check's time limit when the emulator errs.
-        os.environ.update(LEARNER_RETRIES)
-        boto3.DEFAULT_SESSION = factory.learner_session()
         yield
     finally:
-        boto3.DEFAULT_SESSION = saved_session
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
+        with _learner_lock:
+            _learner_active.remove(token)
+            if _learner_active:  # another block is still running learner code: keep it pointed at its emulator
+                _apply_learner_environment(_learner_active[-1][1])
             else:
-                os.environ[name] = value
+                saved_env, boto3.DEFAULT_SESSION = _learner_saved
+                for name, value in saved_env.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value

@@ -154,6 +154,10 @@ def load_lab(folder: Path) -> Lab:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(YAML syntax)"
         raise LabFormatError(path, where, f"is not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except UnicodeDecodeError as exc:
+        raise LabFormatError(path, "(file)", f"is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})") from None
+    except (ValueError, RecursionError) as exc:  # a date like 2025-13-45, or nesting too deep to read
+        raise LabFormatError(path, "(file)", f"could not be read ({type(exc).__name__}: {str(exc)[:80]})") from None
     if not isinstance(raw, dict):
         raise LabFormatError(path, "(top level)", "must be a mapping of fields, not " + type(raw).__name__)
     try:

@@ -18,16 +18,28 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 import traceback
 import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
 from .aws import ClientFactory, learner_code_environment
+from .backends import http_answers
+
+_CONNECTION_LOST = (EndpointConnectionError, ConnectionClosedError, ConnectionError)
 
 
 class Fail(Exception):
     """The learner's setup is not right yet; the message says what and why."""
+
+
+class Inconclusive(Exception):
+    """The check cannot reach a verdict, through no mistake of the learner's and no bug of
+    ours (e.g. a queue too long to read within the time limit): the task is an `error`
+    whose message is this one sentence, saying what to do."""
 
 
 def expect(condition: Any, message: str) -> None:
@@ -36,6 +48,7 @@ def expect(condition: Any, message: str) -> None:
 
 
 CheckFn = Callable[["CheckContext"], str]
+_FIXTURE_LOCKS_LOCK = threading.Lock()
 
 
 class Checker:
@@ -102,6 +115,7 @@ class CheckContext:
         # Unique per check run: probes carry it so concurrent checks never touch each other's.
         self.run_id = "chk-" + uuid.uuid4().hex[:10]
         self._fixtures: dict[Callable, tuple[bool, Any]] = {}
+        self._fixture_locks: dict[Callable, threading.Lock] = {}
 
     @property
     def delivery_grace(self) -> float:
@@ -119,13 +133,20 @@ class CheckContext:
         """Compute fn(ctx) once per check run and share it (probes serve several tasks).
 
         A fixture that raises re-raises the same exception for every task that uses it.
+        Computed once even when a task that timed out is still computing it in the
+        background: the next task waits for that result (within its own time limit)
+        rather than running the same probe, with the same run id, a second time.
         """
-        if fn not in self._fixtures:
-            try:
-                self._fixtures[fn] = (True, fn(self))
-            except BaseException as exc:  # noqa: BLE001 - replayed to each dependent task
-                self._fixtures[fn] = (False, exc)
-        ok, value = self._fixtures[fn]
+        fixtures, locks = self._fixtures, self._fixture_locks  # this run's, even if a new run begins
+        with _FIXTURE_LOCKS_LOCK:
+            lock = locks.setdefault(fn, threading.Lock())
+        with lock:
+            if fn not in fixtures:
+                try:
+                    fixtures[fn] = (True, fn(self))
+                except BaseException as exc:  # noqa: BLE001 - replayed to each dependent task
+                    fixtures[fn] = (False, exc)
+        ok, value = fixtures[fn]
         if ok:
             return value
         raise value
@@ -146,10 +167,17 @@ class CheckContext:
         except SyntaxError as exc:
             raise Fail(f"{filename} has a syntax error on line {exc.lineno}: {exc.msg}.") from None
         except Exception as exc:  # noqa: BLE001 - the learner's code, not ours
+            if self._emulator_gone(exc):
+                raise
             raise Fail(f"Importing {filename} raised {_describe_learner_error(exc, path)}.") from None
         finally:
             sys.path.remove(str(self.workspace))
         return module
+
+    def _emulator_gone(self, exc: Exception) -> bool:
+        """Learner code lost its connection because the emulator died (not because the code
+        points somewhere wrong): the check ends as the emulator's error, not the learner's fail."""
+        return isinstance(exc, _CONNECTION_LOST) and not http_answers(self.endpoint.url, timeout=2)
 
     def learner_function(self, filename: str, name: str) -> Callable:
         module = self.learner_module(filename)
@@ -166,6 +194,8 @@ class CheckContext:
         except NotImplementedError as exc:
             raise Fail(f"{fn.__name__}() is not implemented yet ({exc or 'NotImplementedError'}).") from None
         except Exception as exc:  # noqa: BLE001 - the learner's code, not ours
+            if self._emulator_gone(exc):
+                raise
             source = Path(getattr(fn, "__code__", None).co_filename) if hasattr(fn, "__code__") else None
             raise Fail(f"{fn.__name__}() raised {_describe_learner_error(exc, source)}.") from None
 

@@ -29,8 +29,14 @@ def _state_path():
 
 
 def current_state() -> EmulatorState | None:
+    """The recorded emulator, or None (also when emulator.json is damaged: nothing usable is recorded)."""
     data = read_json(_state_path())
-    return EmulatorState.from_dict(data) if data else None
+    if not data:
+        return None
+    try:
+        return EmulatorState.from_dict(data)
+    except (TypeError, ValueError):
+        return None
 
 
 def _save(state: EmulatorState) -> None:

@@ -8,10 +8,11 @@ from dataclasses import asdict, dataclass, field
 
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-from .checks import CheckContext, Fail
+from .checks import CheckContext, Fail, Inconclusive
 from .defaults import CHECK_TIMEOUT
 
 DEFAULT_TIMEOUT = CHECK_TIMEOUT
+DRAIN_SECONDS = 5.0  # at most this long (and never longer than one task's timeout) for timed-out checks to clean up
 PASS, FAIL, ERROR = "pass", "fail", "error"
 _EMULATOR_GONE = (EndpointConnectionError, ConnectionClosedError, ConnectionError)
 
@@ -87,8 +88,9 @@ class LabReport:
         }
 
 
-def _run_one(check, ctx: CheckContext, timeout: float) -> tuple[str, str, bool]:
-    """(status, message, emulator_lost) for one check, in a thread we can stop waiting for."""
+def _run_one(check, ctx: CheckContext, timeout: float, abandoned: list | None = None) -> tuple[str, str, bool]:
+    """(status, message, emulator_lost) for one check, in a thread we can stop waiting for
+    (a thread that outlives its timeout is appended to `abandoned`)."""
     outcome: dict = {}
 
     def target():
@@ -97,6 +99,8 @@ def _run_one(check, ctx: CheckContext, timeout: float) -> tuple[str, str, bool]:
             outcome["status"] = PASS
         except Fail as exc:
             outcome["status"], outcome["message"] = FAIL, str(exc)
+        except Inconclusive as exc:
+            outcome["status"], outcome["message"] = ERROR, str(exc)
         except _EMULATOR_GONE as exc:
             outcome["status"], outcome["lost"] = ERROR, True
             outcome["message"] = f"the emulator stopped answering during this check ({type(exc).__name__})"
@@ -111,6 +115,8 @@ def _run_one(check, ctx: CheckContext, timeout: float) -> tuple[str, str, bool]:
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
+        if abandoned is not None:
+            abandoned.append(worker)
         return ERROR, f"timed out after {timeout:g} s", False
     message = outcome.get("message") or "passed"
     return outcome["status"], str(message), outcome.get("lost", False)
@@ -123,6 +129,7 @@ def grade(lab, checker, ctx: CheckContext, timeout: float = DEFAULT_TIMEOUT, onl
     meter = ctx.factory.meter
     api_before, wire_before, calls_before = meter.seconds, meter.wire_seconds, meter.calls
     started = time.perf_counter()
+    abandoned: list[threading.Thread] = []
     for task in lab.spec.tasks:
         if only and task.id != only:
             continue
@@ -136,7 +143,7 @@ def grade(lab, checker, ctx: CheckContext, timeout: float = DEFAULT_TIMEOUT, onl
             message += f"; it runs on {' or '.join(hosts)}" if hosts else ""
         else:
             t0 = time.perf_counter()
-            status, message, lost = _run_one(checker.checks[task.id], ctx, timeout)
+            status, message, lost = _run_one(checker.checks[task.id], ctx, timeout, abandoned)
             elapsed = time.perf_counter() - t0
             report.emulator_lost |= lost
         report.tasks.append(TaskResult(task.id, task.title, status, message, task.points, elapsed))
@@ -144,4 +151,13 @@ def grade(lab, checker, ctx: CheckContext, timeout: float = DEFAULT_TIMEOUT, onl
     report.api_seconds = meter.seconds - api_before
     report.wire_seconds = meter.wire_seconds - wire_before
     report.api_calls = meter.calls - calls_before
+    _let_finish(abandoned, min(timeout, DRAIN_SECONDS))
     return report
+
+
+def _let_finish(threads: list[threading.Thread], budget: float) -> None:
+    """Give checks that timed out a moment to finish, so their probes' clean-up (the `finally`
+    blocks that delete probe queues and items) runs before the process exits and ends them."""
+    deadline = time.monotonic() + budget
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))

@@ -32,7 +32,7 @@ def logs_dir() -> Path:
 def read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, ValueError):  # ValueError: not JSON, or not even UTF-8 text
         return None
 
 

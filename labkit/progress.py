@@ -80,8 +80,17 @@ class ProgressStore:
     def __init__(self, path: Path | None = None):
         self.path = path or lab_home() / "progress.db"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        try:
+            with self._connect() as db:
+                db.executescript(SCHEMA)
+        except sqlite3.OperationalError:
+            raise  # e.g. locked for longer than the busy timeout: not damage
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed"
+            from .errors import LabError
+
+            raise LabError(f"{self.path} is not a progress database `lab` can read ({exc}).",
+                           fix=f"move it aside (`mv '{self.path}' '{self.path}.damaged'`) and run the command "
+                               "again: a new, empty progress database is created") from None
 
     @contextmanager
     def _connect(self):

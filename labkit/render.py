@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
+
+# A learner's tag, file or message may hold characters the output's encoding lacks (a cp1252
+# pipe on Windows, PYTHONIOENCODING=ascii): print an escape rather than crash mid-report.
+for _stream in (sys.stdout, sys.stderr):
+    with contextlib.suppress(AttributeError, ValueError):
+        if (_stream.encoding or "").lower().replace("-", "").replace("_", "") != "utf8":
+            _stream.reconfigure(errors="backslashreplace")
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)

@@ -67,11 +67,18 @@ def check_lab(lab_id: str | None = None, timeout: float = DEFAULT_TIMEOUT, only:
     checker = lab.checker()
     _, state = emulator.require_endpoint(lab.id)
     report = grade(lab, checker, make_context(lab, state, read_timeout=timeout), timeout=timeout, only=only)
-    if record:
-        store.record_attempt(report, [task.id for task in lab.spec.tasks])
-        for observer in AFTER_CHECK:
-            observer(report, store)
+    # An attempt the emulator cut short says nothing about the learner's work: like `lab watch`,
+    # leave progress (and the cohort's observers) as they were.
+    if record and not report.emulator_lost:
+        record_check(lab, report, store)
     return report
+
+
+def record_check(lab: catalog.Lab, report: LabReport, store: ProgressStore) -> None:
+    """Store a check attempt and tell the observers (e.g. a cohort's collector)."""
+    store.record_attempt(report, [task.id for task in lab.spec.tasks])
+    for observer in AFTER_CHECK:
+        observer(report, store)
 
 
 def solve_lab(lab_id: str, store: ProgressStore | None = None) -> tuple[catalog.Lab, Path, list[str]]:

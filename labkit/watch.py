@@ -15,7 +15,7 @@ from . import emulator
 from .fingerprint import fingerprint
 from .grading import LabReport, grade
 from .progress import ProgressStore
-from .session import make_context
+from .session import make_context, record_check
 
 POLL_SECONDS = 1.0
 
@@ -57,7 +57,7 @@ class Watcher:
         if report.emulator_lost:
             self._context, self._last_print = None, None
             return WatchEvent(report, emulator_down=True)
-        self.store.record_attempt(report, [task.id for task in self.lab.spec.tasks])
+        record_check(self.lab, report, self.store)
         self._last_print = fingerprint(ctx, self.checker)
         self.last_report = report
         return WatchEvent(report)

@@ -26,7 +26,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 
 ALLOW, DENY, IMPLICIT_DENY = "allow", "deny", "implicit-deny"
@@ -90,6 +90,18 @@ def _name(statement: dict, index: int) -> str:
 
 
 # -- element matching --------------------------------------------------------------
+@lru_cache(maxsize=4096)
+def _glob(pattern: str) -> re.Pattern:
+    # AWS wildcards are * (any run of characters) and ? (one character); everything else,
+    # [ and ] included, is literal (fnmatch would read [..] as a character class).
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
+
+
+def fnmatchcase(value: str, pattern: str) -> bool:
+    """Whether `value` matches the AWS wildcard `pattern` (case-sensitive)."""
+    return _glob(pattern).fullmatch(value) is not None
+
+
 def _action_matches(patterns, action: str) -> bool:
     return any(fnmatchcase(action.lower(), str(p).lower()) for p in _as_list(patterns))
 
@@ -230,6 +242,8 @@ def _operator_holds(operator: str, key: str, expected_values, context: dict) -> 
     actual = context.get(key.lower())
 
     if base == "Null":
+        if not _as_list(expected_values):
+            raise PolicyError(f"has a Null condition on {key} with no value; expected true or false")
         wanted_absent = str(_as_list(expected_values)[0]).lower() == "true"
         return (not present) == wanted_absent
     if base not in _BASE_OPERATORS:
@@ -257,6 +271,8 @@ def _operator_holds(operator: str, key: str, expected_values, context: dict) -> 
 
 
 def _conditions_hold(conditions: dict | None, context: dict) -> bool:
+    if conditions is not None and not isinstance(conditions, dict):
+        raise PolicyError("has a Condition that is not an object of operators")
     for operator, pairs in (conditions or {}).items():
         if not isinstance(pairs, dict):
             raise PolicyError(f"condition {operator!r} must map keys to values")
@@ -345,7 +361,8 @@ def action_covers(statement: dict, action: str) -> bool:
 def condition_entries(statement: dict) -> list[tuple[str, str, list]]:
     """(operator, key, values) for each condition of the statement, keys as written."""
     entries = []
-    for operator, pairs in (statement.get("Condition") or {}).items():
+    conditions = statement.get("Condition")
+    for operator, pairs in (conditions if isinstance(conditions, dict) else {}).items():
         if isinstance(pairs, dict):
             for key, values in pairs.items():
                 entries.append((operator, key, _as_list(values)))

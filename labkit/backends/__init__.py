@@ -39,8 +39,19 @@ class EmulatorState:
 
     @classmethod
     def from_dict(cls, data: dict) -> "EmulatorState":
+        """The state from its JSON record; TypeError when the record is not one (hand-edited, damaged)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"an emulator record is a JSON object, not {type(data).__name__}")
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        return cls(**known)
+        state = cls(**known)
+        fields = {"backend": (str,), "url": (str,), "port": (int, type(None)), "pid": (int, type(None)),
+                  "pid_created": (int, float, type(None)), "started_at": (str,), "log_path": (str, type(None)),
+                  "allow_remote": (bool,), "access_key": (str,), "details": (dict,)}
+        for name, types in fields.items():
+            value = getattr(state, name)
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise TypeError(f"{name} is {value!r} in the emulator record")
+        return state
 
 
 class Backend:

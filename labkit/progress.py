@@ -8,11 +8,11 @@ of it. WAL mode plus a busy timeout lets several terminals check at once.
 from __future__ import annotations
 
 import sqlite3
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from . import sqlite
 from .home import lab_home
 
 SCHEMA = """
@@ -92,27 +92,11 @@ class ProgressStore:
                            fix=f"move it aside (`mv '{self.path}' '{self.path}.damaged'`) and run the command "
                                "again: a new, empty progress database is created") from None
 
-    @contextmanager
     def _connect(self):
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA busy_timeout=30000")
-            yield db
-        finally:
-            db.close()
+        return sqlite.connect(self.path, "foreign_keys=ON")
 
-    @contextmanager
     def _transaction(self):
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        return sqlite.transaction(self.path, "foreign_keys=ON")
 
     # -- writes --------------------------------------------------------------
     def record_start(self, lab: str, backend: str, workspace: str, at: str | None = None) -> None:

@@ -23,13 +23,12 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import sqlite
 from ..errors import BadInput
 from ..home import lab_home
 from . import protocol
@@ -219,27 +218,11 @@ class CohortStore:
         return added
 
     # -- connections ------------------------------------------------------------------------
-    @contextmanager
     def _connect(self):
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            db.execute("PRAGMA synchronous=NORMAL")
-            yield db
-        finally:
-            db.close()
+        return sqlite.connect(self.path, "synchronous=NORMAL")
 
-    @contextmanager
     def _transaction(self):
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        return sqlite.transaction(self.path, "synchronous=NORMAL")
 
     @staticmethod
     def _bump(db) -> None:

@@ -62,6 +62,7 @@ PERIOD = 60
 PUBLISHER_FILE, PUBLISHER_FUNCTION = "publish_backlog.py", "publish_backlog"
 WORKER_FILE, WORKER_FUNCTION = "worker.py", "process_batch"
 PROBE_DEPTH = 7  # messages in the publisher's probe queue
+STAND_IN_FLEET = 4  # InService instances the publisher is shown (see StandInFleet)
 PROBE_SUFFIXES = ("redrive", "redrive-dlq", "jobs", "jobs-dlq", "backlog")
 
 # What each wrong metric measures, for the alarm messages.
@@ -291,9 +292,49 @@ class Series:
 class PublisherProbe:
     queue: str
     depth: int
-    in_service: int
+    in_service: int  # what the learner's code saw of the group while it ran
     returned: object
     series: list[Series]
+    shown_fleet: bool = False  # the learner's code read the group through our stand-in fleet
+
+
+class StandInFleet:
+    """While the learner's publisher runs, its DescribeAutoScalingGroups answers show the group
+    with STAND_IN_FLEET InService instances: with the lab's usual single instance, a publisher
+    that forgets to divide by the fleet would look right. Only the learner session is affected
+    (code that builds its own boto3 Session sees the real group, and is graded against that)."""
+
+    def __init__(self, ctx: CheckContext):
+        self.ctx, self.used = ctx, False
+        self.events = ctx.factory.learner_session()._session
+
+    def __enter__(self):
+        self.events.register("before-parameter-build.auto-scaling.DescribeAutoScalingGroups", self._remember)
+        self.events.register("before-call.auto-scaling.DescribeAutoScalingGroups", self._answer)
+        return self
+
+    def __exit__(self, *exc):
+        self.events.unregister("before-parameter-build.auto-scaling.DescribeAutoScalingGroups", self._remember)
+        self.events.unregister("before-call.auto-scaling.DescribeAutoScalingGroups", self._answer)
+        return False
+
+    def _remember(self, params, context, **_):
+        context["lab_params"] = dict(params)
+
+    def _answer(self, context, **_):
+        response = self.ctx.client("autoscaling").describe_auto_scaling_groups(**context.get("lab_params", {}))
+        response.pop("ResponseMetadata", None)
+        for group in response.get("AutoScalingGroups", []):
+            if group["AutoScalingGroupName"] == GROUP:
+                template = (group.get("Instances") or [{}])[0]
+                group["Instances"] = [{**template, "InstanceId": f"i-lab{n:013d}", "LifecycleState": "InService",
+                                       "HealthStatus": "Healthy"} for n in range(STAND_IN_FLEET)]
+                self.used = True
+        return _Ok(), response
+
+
+class _Ok:
+    status_code = 200
 
 
 def publisher_probe(ctx: CheckContext) -> PublisherProbe:
@@ -302,7 +343,9 @@ def publisher_probe(ctx: CheckContext) -> PublisherProbe:
     ride-jobs graphs get nothing and each check reads only its own datapoints)."""
     fleet = ctx.fixture(read_fleet)
     require_group(fleet)
-    publish = ctx.learner_function(PUBLISHER_FILE, PUBLISHER_FUNCTION)
+    stand_in = StandInFleet(ctx)
+    with stand_in:  # module-level clients made at import must see it too
+        publish = ctx.learner_function(PUBLISHER_FILE, PUBLISHER_FUNCTION)
     sqs, cloudwatch = ctx.client("sqs"), ctx.client("cloudwatch")
     ctx.fixture(sweep_stale_probes)
     name = probe_name(ctx, "backlog")
@@ -311,7 +354,8 @@ def publisher_probe(ctx: CheckContext) -> PublisherProbe:
         sqs.send_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "MessageBody": json.dumps({"jobId": f"{ctx.run_id}-backlog-{i}"})} for i in range(PROBE_DEPTH)])
         started = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=2)
-        returned = ctx.call_learner(publish, url, GROUP)
+        with stand_in:
+            returned = ctx.call_learner(publish, url, GROUP)
         found = []
         paginator = cloudwatch.get_paginator("list_metrics")
         for page in paginator.paginate(Dimensions=[{"Name": "QueueName", "Value": name}]):
@@ -328,7 +372,8 @@ def publisher_probe(ctx: CheckContext) -> PublisherProbe:
                 found.append(Series(metric["Namespace"], metric["MetricName"], dims, samples,
                                     min((p["Minimum"] for p in stats), default=None),
                                     max((p["Maximum"] for p in stats), default=None)))
-        return PublisherProbe(name, PROBE_DEPTH, fleet.in_service, returned, found)
+        shown = STAND_IN_FLEET if stand_in.used else fleet.in_service
+        return PublisherProbe(name, PROBE_DEPTH, shown, returned, found, stand_in.used)
     finally:
         sqs.delete_queue(QueueUrl=url)
 
@@ -366,8 +411,10 @@ def publish_backlog(ctx: CheckContext) -> str:
     _check_series(probe, VISIBLE, probe.depth,
                   f"the probe queue held {probe.depth} visible messages: read its ApproximateNumberOfMessages attribute")
     per_instance = probe.depth / max(probe.in_service, 1)
+    shown = (f"; during the check your code was shown {GROUP} with {STAND_IN_FLEET} InService instances, so that "
+             "a missing division by the fleet shows" if probe.shown_fleet else "")
     _check_series(probe, BACKLOG, per_instance,
-                  f"{probe.depth} visible messages / {probe.in_service} InService instance(s) of {GROUP}")
+                  f"{probe.depth} visible messages / {probe.in_service} InService instance(s) of {GROUP}{shown}")
     return (f"{PUBLISHER_FUNCTION}() published {VISIBLE} = {probe.depth} and {BACKLOG} = {_fmt(per_instance)} "
             f"({probe.depth} / {probe.in_service} InService) to {NAMESPACE} for a probe queue with {probe.depth} messages.")
 

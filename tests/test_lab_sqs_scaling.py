@@ -446,3 +446,20 @@ def test_worker_that_ignores_the_handler_it_is_given_fails(solved):
         "        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m['ReceiptHandle'])\n        done += 1\n"))
     report = check(LAB, "worker")
     assert "process_batch() never called the handler it was given" in message(report, "worker")
+
+
+def test_publisher_that_does_not_divide_by_the_fleet_fails(solved):
+    # With one InService instance this publisher looks right; the check shows it a bigger fleet.
+    solution = (solved.lab.folder / "solution" / "publish_backlog.py").read_text()
+    assert "visible / max(in_service, 1)" in solution
+    write(solved, "publish_backlog.py", solution.replace("visible / max(in_service, 1)", "visible"))
+    report = check(LAB, "publish-backlog")
+    assert statuses(report)["publish-backlog"] == "fail"
+    assert "BacklogPerInstance = 7; expected 1.75 (7 visible messages / 4 InService" in message(report, "publish-backlog")
+
+
+def test_publisher_check_leaves_the_real_group_alone(solved):
+    assert statuses(check(LAB, "publish-backlog"))["publish-backlog"] == "pass"
+    group = solved.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=["ride-workers"])["AutoScalingGroups"][0]
+    assert len(group["Instances"]) == 1  # the stand-in fleet was only ever shown to the learner's code

@@ -19,6 +19,7 @@ Probe objects and buckets carry this run's id and are deleted again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -592,6 +593,16 @@ def _call_audit(ctx: CheckContext, function, s3):
                 time.sleep(0.1)
 
 
+@contextlib.contextmanager
+def _seeding(s3, created: list[str]):
+    """Delete the probe buckets in `created` on the way out, whatever happened."""
+    try:
+        yield
+    finally:
+        for name in created:
+            _delete_bucket(s3, name)
+
+
 @checker.task("find-public-buckets")
 def find_public_buckets(ctx: CheckContext) -> str:
     function = ctx.learner_function(AUDIT_FILE, AUDIT_FUNCTION)
@@ -599,7 +610,9 @@ def find_public_buckets(ctx: CheckContext) -> str:
     s3 = ctx.client("s3")
     public, private = f"{PROBE_BUCKET_PREFIX}{ctx.run_id}-public", f"{PROBE_BUCKET_PREFIX}{ctx.run_id}-private"
     created = []
-    try:
+    # The learner's audit lists every bucket: another check's probe buckets appearing and
+    # vanishing meanwhile would trip it, so concurrent checks take turns here.
+    with ctx.exclusive("s3-security-probe-buckets"), _seeding(s3, created):
         for name in (public, private):
             s3.create_bucket(Bucket=name)
             created.append(name)
@@ -611,9 +624,6 @@ def find_public_buckets(ctx: CheckContext) -> str:
                        "The check needs one public bucket to test your function.") from None
         s3.put_bucket_policy(Bucket=private, Policy=json.dumps(_https_only(private)))
         result = _call_audit(ctx, function, s3)
-    finally:
-        for name in created:
-            _delete_bucket(s3, name)
     names = _returned_names(result)
     probes = sorted(n for n in set(names) if n in (public, private))
     note = (" Note: on ministack get-bucket-policy-status returns no IsPublic at all, so read the policy "

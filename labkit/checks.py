@@ -126,6 +126,12 @@ class CheckContext:
     def client(self, service: str, region: str | None = None):
         return self.factory.client(service, region)
 
+    def exclusive(self, name: str, timeout: float = 15.0):
+        """A lock shared by every `lab` process of this LAB_HOME, for a probe that another
+        check's probe would disturb (e.g. buckets appearing and vanishing during an audit of
+        all buckets). Waiting longer than `timeout` is Inconclusive, not the learner's fail."""
+        return _ExclusiveProbe(name, timeout)
+
     def lab_file(self, relative: str) -> Path:
         return self.lab.folder / relative
 
@@ -209,3 +215,29 @@ def _describe_learner_error(exc: Exception, path: Path | None) -> str:
             where = f" ({path.name} line {frames[-1].lineno})"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}{': ' + text if text else ''}{where}"
+
+
+class _ExclusiveProbe:
+    def __init__(self, name: str, timeout: float):
+        from filelock import FileLock
+
+        from .home import lab_home
+
+        folder = lab_home() / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.name, self.timeout = name, timeout
+        self.lock = FileLock(str(folder / f"{name}.lock"))
+
+    def __enter__(self):
+        from filelock import Timeout
+
+        try:
+            self.lock.acquire(timeout=self.timeout)
+        except Timeout:
+            raise Inconclusive(f"Another `lab check` held the {self.name} probe for over {self.timeout:g} s; "
+                               "run `lab check` again.") from None
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.release()
+        return False

@@ -29,7 +29,8 @@ from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 from .aws import ClientFactory, learner_code_environment
 from .backends import http_answers
 
-_CONNECTION_LOST = (EndpointConnectionError, ConnectionClosedError, ConnectionError)
+# What a dead or vanished emulator looks like to a client (grading and watch use it too).
+CONNECTION_LOST = (EndpointConnectionError, ConnectionClosedError, ConnectionError)
 
 
 class Fail(Exception):
@@ -183,7 +184,7 @@ class CheckContext:
     def _emulator_gone(self, exc: Exception) -> bool:
         """Learner code lost its connection because the emulator died (not because the code
         points somewhere wrong): the check ends as the emulator's error, not the learner's fail."""
-        return isinstance(exc, _CONNECTION_LOST) and not http_answers(self.endpoint.url, timeout=2)
+        return isinstance(exc, CONNECTION_LOST) and not http_answers(self.endpoint.url, timeout=2)
 
     def learner_function(self, filename: str, name: str) -> Callable:
         module = self.learner_module(filename)

@@ -6,15 +6,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
-from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ReadTimeoutError
 
-from .checks import CheckContext, Fail, Inconclusive
+from .checks import CONNECTION_LOST, CheckContext, Fail, Inconclusive
 from .defaults import CHECK_TIMEOUT
 
 DEFAULT_TIMEOUT = CHECK_TIMEOUT
 DRAIN_SECONDS = 5.0  # at most this long (and never longer than one task's timeout) for timed-out checks to clean up
 PASS, FAIL, ERROR = "pass", "fail", "error"
-_EMULATOR_GONE = (EndpointConnectionError, ConnectionClosedError, ConnectionError)
 
 
 @dataclass
@@ -101,7 +100,7 @@ def _run_one(check, ctx: CheckContext, timeout: float, abandoned: list | None = 
             outcome["status"], outcome["message"] = FAIL, str(exc)
         except Inconclusive as exc:
             outcome["status"], outcome["message"] = ERROR, str(exc)
-        except _EMULATOR_GONE as exc:
+        except CONNECTION_LOST as exc:
             outcome["status"], outcome["lost"] = ERROR, True
             outcome["message"] = f"the emulator stopped answering during this check ({type(exc).__name__})"
         except ReadTimeoutError:

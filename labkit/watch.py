@@ -69,12 +69,12 @@ class Watcher:
 
 
 def _looks_like_emulator_down(problem: Exception) -> bool:
-    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+    from botocore.exceptions import ReadTimeoutError
 
+    from .checks import CONNECTION_LOST
     from .errors import EmulatorError
 
-    return isinstance(problem, (EmulatorError, EndpointConnectionError, ConnectionClosedError,
-                                ReadTimeoutError, ConnectionError))
+    return isinstance(problem, (EmulatorError, ReadTimeoutError, *CONNECTION_LOST))
 
 
 def sleep_or_key(seconds: float, keys) -> str | None:

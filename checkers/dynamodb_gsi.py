@@ -23,7 +23,6 @@ from decimal import Decimal
 from botocore.exceptions import ClientError
 
 from checkers._support.dynamodb import (
-    CallLog,
     attribute_types,
     billing_mode,
     delete_keys,
@@ -35,12 +34,11 @@ from checkers._support.dynamodb import (
     plain,
     put_items,
     query_all,
-    recording_calls,
     scan_all,
     to_dynamodb,
     wait_active,
 )
-from labkit.checks import Checker, CheckContext, Fail, expect
+from labkit.checks import Checker, CheckContext, Fail, LearnerRun, expect
 
 checker = Checker("dynamodb-gsi")
 
@@ -117,35 +115,23 @@ def learner_fn(ctx: CheckContext, name: str):
     return fn
 
 
-@dataclass
-class Outcome:
-    """What one call of learner code returned (or the Fail it became) and the requests it made."""
-
-    result: object = None
-    failure: str | None = None
-    log: CallLog = field(default_factory=lambda: CallLog("dynamodb"))
-
-    def refused(self) -> bool:
-        """The call reported a failed condition: it returned None or let the exception out."""
-        if self.failure is None:
-            return self.result is None
-        updates = self.log.of("UpdateItem", "PutItem")
-        return bool(updates) and updates[-1].error == "ConditionalCheckFailedException"
+def refused(run: LearnerRun) -> bool:
+    """complete_ride() reported a failed condition: it returned None or let the exception out."""
+    if run.failure is None:
+        return run.result is None
+    updates = run.requests.of("UpdateItem", "PutItem")
+    return bool(updates) and updates[-1].error == "ConditionalCheckFailedException"
 
 
-def run_learner(ctx: CheckContext, fn, *args) -> Outcome:
-    with recording_calls() as log:
-        try:
-            return Outcome(ctx.call_learner(fn, *args), None, log)
-        except Fail as failure:
-            return Outcome(None, str(failure), log)
+def run_learner(ctx: CheckContext, fn, *args) -> LearnerRun:
+    return ctx.run_learner(fn, *args, services=("dynamodb",))
 
 
 def ride_ids(rides) -> list:
     return [ride.get("RideId") if isinstance(ride, dict) else ride for ride in (plain(r) for r in rides or [])]
 
 
-def returned_ids(name: str, outcome: Outcome) -> list:
+def returned_ids(name: str, outcome: LearnerRun) -> list:
     """The RideIds of the rides a learner function returned, or Fail if it did not return a list of rides."""
     if outcome.failure:
         raise Fail(outcome.failure)
@@ -232,8 +218,8 @@ def _differences(got, expected: dict) -> str:
 class RiderProbe:
     expected: list[str]  # probe ride ids inside the range, oldest first
     times: dict[str, str]  # probe ride id -> RequestTime
-    probe: Outcome
-    month: Outcome  # rides_for_rider(alice, November)
+    probe: LearnerRun
+    month: LearnerRun  # rides_for_rider(alice, November)
     ours: list[str]  # our own Query for alice's November rides
 
 
@@ -267,8 +253,8 @@ class CityProbe:
     seen: int = 0  # probe rides found through the index
     expected: list[str] = field(default_factory=list)  # probe ids since PROBE_SINCE, newest first
     times: dict[str, str] = field(default_factory=dict)
-    probe: Outcome | None = None  # rides_in_city(probe city, PROBE_SINCE, page_size=2)
-    city: Outcome | None = None  # rides_in_city(Seattle, SINCE)
+    probe: LearnerRun | None = None  # rides_in_city(probe city, PROBE_SINCE, page_size=2)
+    city: LearnerRun | None = None  # rides_in_city(Seattle, SINCE)
     ours: list[str] = field(default_factory=list)  # our own index Query for Seattle
 
 
@@ -316,7 +302,7 @@ def city_probe(ctx: CheckContext) -> CityProbe:
         try:
             fn = learner_fn(ctx, "rides_in_city")
         except Fail as failure:  # create-gsi does not depend on the learner's code
-            result.probe = result.city = Outcome(failure=str(failure))
+            result.probe = result.city = LearnerRun(failure=str(failure))
         else:
             result.probe = run_learner(ctx, fn, city, PROBE_SINCE, PROBE_PAGE)
             result.city = run_learner(ctx, fn, CITY, SINCE)
@@ -410,11 +396,11 @@ def read_ride(ctx: CheckContext) -> str:
         ddb.delete_item(TableName=RIDES, Key=to_dynamodb({"RideId": ride["RideId"]}))
     if found.failure:
         raise Fail(found.failure)
-    reads = found.log.of("GetItem", "BatchGetItem", "Query", "Scan")
+    reads = found.requests.of("GetItem", "BatchGetItem", "Query", "Scan")
     expect(reads, "get_ride() returned without reading DynamoDB; expected a GetItem on Rides by RideId.")
-    expect(not found.log.of("Scan"), "get_ride() scanned the table to find one ride; read it by its key instead: "
+    expect(not found.requests.of("Scan"), "get_ride() scanned the table to find one ride; read it by its key instead: "
                                      "GetItem with Key={'RideId': ride_id}.")
-    eventual = [call.operation for call in reads if call.params.get("ConsistentRead") is not True]
+    eventual = [call.operation for call in reads if call.get("ConsistentRead") is not True]
     expect(not eventual,
            f"get_ride() read the ride with an eventually consistent {eventual[0] if eventual else ''} "
            "(ConsistentRead not set): right after a write it may return the old ride, or none. "
@@ -490,9 +476,9 @@ def update_ride(ctx: CheckContext) -> str:
             f"(Fare {fare} -> {tipped}); a second call, a CANCELLED ride and an unknown id are refused and left unchanged.")
 
 
-def _expect_refused(outcome: Outcome, case: str) -> None:
+def _expect_refused(outcome: LearnerRun, case: str) -> None:
     what = outcome.failure or f"complete_ride() returned {outcome.result!r}"
-    expect(outcome.refused(), f"For {case}, {what}; expected None (the condition fails: catch the "
+    expect(refused(outcome), f"For {case}, {what}; expected None (the condition fails: catch the "
                               "ConditionalCheckFailedException and return None).")
 
 
@@ -591,13 +577,13 @@ def query_gsi(ctx: CheckContext) -> str:
     run = probe.probe
     got, wanted = returned_ids("rides_in_city", run), probe.expected
     call = f"rides_in_city(city, '{PROBE_SINCE}', page_size={PROBE_PAGE})"
-    requests = run.log.of("Query", "Scan")
+    requests = run.requests.of("Query", "Scan")
     if sorted(map(str, got)) != sorted(wanted):
         old = [probe.times[ride] for ride in got if ride in probe.times and probe.times[ride] < PROBE_SINCE]
         if old:
             raise Fail(f"{call} also returned ride(s) from {_list(old)}, before `since`; "
                        "use RequestTime >= :since in the KeyConditionExpression.")
-        if len(got) < len(wanted) and len(requests) == 1 and requests[0].last_evaluated_key:
+        if len(got) < len(wanted) and len(requests) == 1 and "LastEvaluatedKey" in requests[0].response:
             raise Fail(f"{call} returned {len(got)} of the {len(wanted)} rides: only the first page. Repeat the Query "
                        "with ExclusiveStartKey set to the previous page's LastEvaluatedKey until there is none.")
         missing = [probe.times[ride] for ride in wanted if ride not in got]
@@ -606,7 +592,7 @@ def query_gsi(ctx: CheckContext) -> str:
                    f"missing the one(s) at {_list(missing)}.{edge}")
     expect(got == wanted, f"{call} returned the right rides, but not newest first; expected them newest first: "
                           "ScanIndexForward=False lets the index do the sorting.")
-    limits = sorted({str(request.params.get("Limit")) for request in requests})
+    limits = sorted({str(request.get("Limit")) for request in requests})
     how = "without a Limit" if limits == ["None"] else f"with Limit {_list(limits)}"
     expect(len(requests) > 1 and limits == [str(PROBE_PAGE)],
            f"{call} fetched {len(wanted)} rides in {len(requests)} request(s) {how}; expected one "
@@ -620,29 +606,31 @@ def query_gsi(ctx: CheckContext) -> str:
             f"and {len(city)} {CITY} rides since {SINCE[:10]}.")
 
 
-def _efficiency_problems(name: str, runs: list[Outcome], table: str, index: str | None, key_condition: str) -> list[str]:
+def _efficiency_problems(name: str, runs: list[LearnerRun], table: str, index: str | None, key_condition: str) -> list[str]:
     failures = [run.failure for run in runs if run.failure]
     if failures:
         return [failures[0]]
-    calls = [call for run in runs for call in run.log]
+    calls = [call for run in runs for call in run.requests]
     reads = [call for call in calls if call.operation in ("Query", "Scan")]
     if not reads:
         return [f"{name}() made no Query (requests: {_list(sorted({c.operation for c in calls}))})"]
     scans = [call for call in reads if call.operation == "Scan"]
     if scans:
-        scanned, kept = scans[0].scanned_count, scans[0].count
+        scanned, kept = scans[0].response.get("ScannedCount"), scans[0].response.get("Count")
         return [f"{name}() used Scan: it read {scanned} items to return {kept}. A Scan reads the whole table and "
                 f"filters afterwards; use Query with KeyConditionExpression {key_condition}"
                 + (f" on IndexName={index}" if index else f" on {table}")]
-    wrong_place = [call for call in reads if (call.table, call.index) != (table, index)]
+    wrong_place = [call for call in reads if (call.get("TableName"), call.get("IndexName")) != (table, index)]
     if wrong_place:
-        where = wrong_place[0].table + (f" / {wrong_place[0].index}" if wrong_place[0].index else "")
+        where = wrong_place[0].get("TableName") + (f" / {wrong_place[0].get('IndexName')}" if wrong_place[0].get("IndexName") else "")
         return [f"{name}() queried {where}; expected {table}" + (f" / {index}" if index else "")]
-    filtered = [call for call in reads if call.scanned_count is not None and call.scanned_count != call.count]
+    filtered = [call for call in reads if call.response.get("ScannedCount") is not None
+                and call.response["ScannedCount"] != call.response.get("Count")]
     if filtered:
         call = filtered[0]
-        return [f"{name}() made a Query that read {call.scanned_count} items to return {call.count} (ScannedCount "
-                f"{call.scanned_count}, Count {call.count}): a FilterExpression is doing the key condition's work. "
+        scanned, kept = call.response["ScannedCount"], call.response.get("Count")
+        return [f"{name}() made a Query that read {scanned} items to return {kept} (ScannedCount "
+                f"{scanned}, Count {kept}): a FilterExpression is doing the key condition's work. "
                 f"Put the RequestTime condition in the KeyConditionExpression: {key_condition}"]
     return []
 
@@ -667,7 +655,7 @@ def query_not_scan(ctx: CheckContext) -> str:
             problems.append(f"{name}() could not be tried: {INDEX} is missing or cannot be queried by City (task create-gsi)")
             continue
         problems += _efficiency_problems(name, runs, table, index, condition)
-        requests += sum(len(run.log) for run in runs)
+        requests += sum(len(run.requests) for run in runs)
     if problems:
         raise Fail(" Also, ".join(problem.rstrip(".") + "." for problem in problems))
     return (f"rides_for_rider() and rides_in_city() use Query only and read exactly what they return: "

@@ -21,6 +21,7 @@ import sys
 import threading
 import traceback
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,6 +29,7 @@ from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
 from .aws import ClientFactory, learner_code_environment
 from .backends import http_answers
+from .recording import RequestLog, recording
 
 # What a dead or vanished emulator looks like to a client (grading and watch use it too).
 CONNECTION_LOST = (EndpointConnectionError, ConnectionClosedError, ConnectionError)
@@ -46,6 +48,22 @@ class Inconclusive(Exception):
 def expect(condition: Any, message: str) -> None:
     if not condition:
         raise Fail(message)
+
+
+@dataclass
+class LearnerRun:
+    """One call of learner code: what it returned (or the Fail it became) and every AWS
+    request it sent (see labkit/recording.py), for checks that grade how code works."""
+
+    result: Any = None
+    failure: str | None = None
+    requests: RequestLog = field(default_factory=RequestLog)
+
+    def value(self) -> Any:
+        """The result, or the Fail the call became."""
+        if self.failure is not None:
+            raise Fail(self.failure)
+        return self.result
 
 
 CheckFn = Callable[["CheckContext"], str]
@@ -205,6 +223,17 @@ class CheckContext:
                 raise
             source = Path(getattr(fn, "__code__", None).co_filename) if hasattr(fn, "__code__") else None
             raise Fail(f"{fn.__name__}() raised {_describe_learner_error(exc, source)}.") from None
+
+    def run_learner(self, fn: Callable, *args, services: tuple[str, ...] = (), **kwargs) -> LearnerRun:
+        """Call learner code and record every AWS request it sends (of `services`, or all).
+
+        A context that runs learner code elsewhere (a sandbox) overrides this and
+        `call_learner`, and fills `requests` from what it observed."""
+        with recording(*services) as log:
+            try:
+                return LearnerRun(self.call_learner(fn, *args, **kwargs), None, log)
+            except Fail as failure:
+                return LearnerRun(None, str(failure), log)
 
 
 def _describe_learner_error(exc: Exception, path: Path | None) -> str:

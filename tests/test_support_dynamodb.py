@@ -23,54 +23,6 @@ def client():
         stubber.assert_no_pending_responses()
 
 
-def test_the_recorder_sees_operation_parameters_and_counts(client):
-    client.stubber.add_response("query", {"Items": [], "Count": 2, "ScannedCount": 7,
-                                          "LastEvaluatedKey": {"RideId": {"S": "R-1"}}})
-    with ddb_support.recording_calls() as log:
-        client.query(TableName="Rides", IndexName="CityTime-index", Limit=2,
-                     KeyConditionExpression="City = :c", ExpressionAttributeValues={":c": {"S": "Seattle"}})
-    [call] = log.calls
-    assert (call.operation, call.table, call.index, call.params["Limit"]) == ("Query", "Rides", "CityTime-index", 2)
-    assert (call.count, call.scanned_count, call.last_evaluated_key, call.error) == (2, 7, True, None)
-
-
-def test_the_recorder_notes_the_error_code_and_lets_the_error_through(client):
-    client.stubber.add_client_error("update_item", service_error_code="ConditionalCheckFailedException")
-    with ddb_support.recording_calls() as log:
-        with pytest.raises(ClientError):
-            client.update_item(TableName="Rides", Key={"RideId": {"S": "R-1"}}, UpdateExpression="SET a = :a",
-                               ExpressionAttributeValues={":a": {"S": "x"}})
-    assert log.operations == ["UpdateItem"]
-    assert log.calls[0].error == "ConditionalCheckFailedException"
-
-
-def test_the_recorder_ignores_other_threads_other_services_and_calls_outside_the_block(client):
-    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
-                       aws_access_key_id="test", aws_secret_access_key="test")
-    client.stubber.add_response("list_tables", {"TableNames": []})
-    client.stubber.add_response("list_tables", {"TableNames": []})
-    with Stubber(sqs) as sqs_stub:
-        sqs_stub.add_response("list_queues", {})
-        with ddb_support.recording_calls() as log:
-            worker = threading.Thread(target=client.list_tables)
-            worker.start()
-            worker.join()
-            sqs.list_queues()
-    client.list_tables()
-    assert log.calls == []
-
-
-def test_nested_recordings_restore_the_outer_log(client):
-    client.stubber.add_response("list_tables", {"TableNames": []})
-    client.stubber.add_response("describe_limits", {})
-    with ddb_support.recording_calls() as outer:
-        with ddb_support.recording_calls() as inner:
-            client.list_tables()
-        client.describe_limits()
-    assert inner.operations == ["ListTables"]
-    assert outer.operations == ["DescribeLimits"]
-
-
 def test_plain_accepts_resource_style_and_dynamodb_json_items_alike():
     typed = {"RideId": {"S": "R-1"}, "Fare": {"N": "24.50"}}
     resource_style = {"RideId": "R-1", "Fare": Decimal("24.5")}

@@ -1,27 +1,15 @@
-"""DynamoDB helpers for checkers: table reads, batch writes, item comparison, and
-a recorder of the DynamoDB calls that learner code makes.
+"""DynamoDB helpers for checkers: table reads, batch writes and item comparison.
 
-`recording_calls()` is how a check sees *how* learner code talks to DynamoDB,
-not just what it returns: every request the current thread makes (operation,
-parameters, and the response's Count / ScannedCount or the error code) while
-the block runs. It works whatever client the learner made and whenever they
-made it (module level or per call, low-level client, resource or paginator),
-because all of them end in `BaseClient._make_api_call`. Calls from other
-threads and other services pass straight through.
+(What learner code sends to DynamoDB is recorded by `ctx.run_learner`, see labkit/recording.py.)
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
 BATCH_LIMIT = 25  # BatchWriteItem's maximum number of requests per call
 TYPE_KEYS = {"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"}
@@ -152,86 +140,3 @@ def query_all(client, table: str, **kwargs) -> list[dict]:
         if "LastEvaluatedKey" not in page:
             return items
         start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
-
-
-# -- what learner code sends --------------------------------------------------------
-@dataclass
-class Call:
-    """One request learner code made, and what came back."""
-
-    operation: str  # "Query", "Scan", "GetItem", ...
-    params: dict  # as the code passed them (resource-style values are not serialised yet)
-    count: int | None = None
-    scanned_count: int | None = None
-    last_evaluated_key: bool = False
-    error: str | None = None  # the error code when the call failed
-
-    @property
-    def table(self) -> str | None:
-        return self.params.get("TableName")
-
-    @property
-    def index(self) -> str | None:
-        return self.params.get("IndexName")
-
-
-@dataclass
-class CallLog:
-    service: str
-    calls: list[Call] = field(default_factory=list)
-
-    def __iter__(self):
-        return iter(self.calls)
-
-    def __len__(self):
-        return len(self.calls)
-
-    def of(self, *operations: str) -> list[Call]:
-        return [call for call in self.calls if call.operation in operations]
-
-    @property
-    def operations(self) -> list[str]:
-        return [call.operation for call in self.calls]
-
-
-_recording = threading.local()
-_install_lock = threading.Lock()
-_original_make_api_call: Callable | None = None
-
-
-def _recording_make_api_call(self, operation_name, api_params):
-    log = getattr(_recording, "log", None)
-    if log is None or self.meta.service_model.service_name != log.service:
-        return _original_make_api_call(self, operation_name, api_params)
-    call = Call(operation_name, dict(api_params))
-    log.calls.append(call)
-    try:
-        response = _original_make_api_call(self, operation_name, api_params)
-    except ClientError as error:
-        call.error = error.response.get("Error", {}).get("Code") or "ClientError"
-        raise
-    call.count, call.scanned_count = response.get("Count"), response.get("ScannedCount")
-    call.last_evaluated_key = "LastEvaluatedKey" in response
-    return response
-
-
-def _install() -> None:
-    # Installed once, for good: a pass-through unless the calling thread is recording.
-    global _original_make_api_call
-    with _install_lock:
-        if _original_make_api_call is None:
-            _original_make_api_call = BaseClient._make_api_call
-            BaseClient._make_api_call = _recording_make_api_call
-
-
-@contextlib.contextmanager
-def recording_calls(service: str = "dynamodb") -> Iterator[CallLog]:
-    """Record `service` calls made by this thread inside the block (nesting restores the outer log)."""
-    _install()
-    log = CallLog(service)
-    outer = getattr(_recording, "log", None)
-    _recording.log = log
-    try:
-        yield log
-    finally:
-        _recording.log = outer
